@@ -1,0 +1,236 @@
+"""The evidence each campaign carries: feature values, indicators, capability mix, samples.
+
+Indicators and volumes come from set-based queries over the member accounts' requests, all
+campaigns at once; feature values come from the frames the rules read.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from detector.campaigns.assemble import CampaignDraft
+from detector.campaigns.params import CampaignParams
+from detector.campaigns.profile import table_exists
+from detector.rules.schema import DetectionRule
+
+MEMBERS_VIEW = "campaign_members_v"
+
+
+@dataclass(frozen=True)
+class CampaignEvidence:
+    """What the store says about one campaign's accounts."""
+
+    request_count: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    indicators: dict[str, list[Any]] = field(default_factory=dict)
+    capability_mix: dict[str, float] = field(default_factory=dict)
+    sample_prompts: list[str] = field(default_factory=list)
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    return round(float(value), 4) if isinstance(value, numbers.Real | decimal.Decimal) else value
+
+
+def explain(
+    draft: CampaignDraft,
+    accounts: pl.DataFrame,
+    cluster_rows: pl.DataFrame,
+    rules: Sequence[DetectionRule],
+) -> dict[str, Any]:
+    """Named feature values behind the fired rules: the cluster's aggregate when it has one,
+    else the median over the members."""
+    fired = [r for r in rules if r.id in draft.rules]
+    names = sorted({f for r in fired for f in r.features()})
+    values: dict[str, Any] = {}
+    cluster_row: dict[str, Any] = {}
+    if draft.unit.startswith("cluster:") and "cluster_id" in cluster_rows.columns:
+        match = cluster_rows.filter(pl.col("cluster_id") == draft.unit.removeprefix("cluster:"))
+        cluster_row = match.row(0, named=True) if match.height else {}
+    members = accounts.filter(pl.col("account_id").is_in(list(draft.members)))
+    for name in names:
+        if cluster_row.get(name) is not None:
+            values[name] = _round(cluster_row[name])
+        elif name in members.columns and members.height:
+            median = members.get_column(name).cast(pl.Float64).median()
+            if median is not None:
+                values[name] = _round(median)
+    return {
+        "families": list(draft.families),
+        "accounts": len(draft.members),
+        "anomaly_score": draft.anomaly_score,
+        **values,
+    }
+
+
+def _top(
+    con: duckdb.DuckDBPyConnection, sql: str, limit: int
+) -> dict[str, list[Any]]:
+    result: dict[str, list[Any]] = {}
+    for campaign_id, value in con.execute(sql, [limit]).fetchall():
+        result.setdefault(str(campaign_id), []).append(value)
+    return result
+
+
+def gather_evidence(
+    con: duckdb.DuckDBPyConnection,
+    drafts: Sequence[CampaignDraft],
+    *,
+    until: datetime | None = None,
+    params: CampaignParams | None = None,
+) -> dict[str, CampaignEvidence]:
+    """Evidence for every draft, keyed by campaign id, from `requests`, `accounts` and
+    `request_features` (when the features stage has run)."""
+    if not drafts:
+        return {}
+    members = pl.DataFrame(
+        {
+            "campaign_id": [d.campaign_id for d in drafts for _ in d.members],
+            "account_id": [m for d in drafts for m in d.members],
+        },
+        schema={"campaign_id": pl.String, "account_id": pl.String},
+    )
+    con.register(MEMBERS_VIEW, members.to_arrow())
+    try:
+        return _gather(con, drafts, until, params or CampaignParams())
+    finally:
+        con.unregister(MEMBERS_VIEW)
+        con.execute("DROP TABLE IF EXISTS campaign_requests_tmp")
+
+
+def _gather(
+    con: duckdb.DuckDBPyConnection,
+    drafts: Sequence[CampaignDraft],
+    until: datetime | None,
+    params: CampaignParams,
+) -> dict[str, CampaignEvidence]:
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE campaign_requests_tmp AS
+        SELECT m.campaign_id, r.account_id, r.request_id, r."timestamp", r.client_ip,
+               r.ip_prefix, r.asn
+        FROM requests r JOIN {MEMBERS_VIEW} m ON m.account_id = r.account_id
+        WHERE ?::TIMESTAMPTZ IS NULL OR r."timestamp" <= ?::TIMESTAMPTZ
+        """,
+        [until, until],
+    )
+    stats = {
+        str(cid): (int(n), first, last)
+        for cid, n, first, last in con.execute(
+            'SELECT campaign_id, count(*), min("timestamp"), max("timestamp")'
+            " FROM campaign_requests_tmp GROUP BY campaign_id"
+        ).fetchall()
+    }
+    limit = params.max_indicators
+
+    def ranked(column: str, source: str) -> str:
+        # Values shared by most member accounts first, then by request count.
+        return f"""
+            SELECT campaign_id, {column} FROM (
+                SELECT campaign_id, {column}, count(DISTINCT account_id) AS holders, count(*) AS n
+                FROM {source} WHERE {column} IS NOT NULL
+                GROUP BY campaign_id, {column}
+            )
+            QUALIFY row_number() OVER (
+                PARTITION BY campaign_id ORDER BY holders DESC, n DESC, {column}
+            ) <= ?
+            ORDER BY campaign_id, holders DESC, n DESC, {column}
+        """
+
+    indicators: dict[str, dict[str, list[Any]]] = {
+        "ips": _top(con, ranked("client_ip", "campaign_requests_tmp"), limit),
+        "prefixes": _top(con, ranked("ip_prefix", "campaign_requests_tmp"), limit),
+        "asns": _top(con, ranked("asn", "campaign_requests_tmp"), limit),
+    }
+    if table_exists(con, "accounts"):
+        indicators["payment_fingerprints"] = _top(
+            con,
+            ranked(
+                "payment_fingerprint",
+                f"(SELECT m.campaign_id, a.account_id, a.payment_fingerprint FROM accounts a"
+                f" JOIN {MEMBERS_VIEW} m ON m.account_id = a.account_id)",
+            ),
+            limit,
+        )
+    capability: dict[str, dict[str, float]] = {}
+    samples: dict[str, list[str]] = {}
+    if table_exists(con, "request_features"):
+        features_source = (
+            "(SELECT c.campaign_id, c.account_id, c.request_id, f.template_fp"
+            " FROM campaign_requests_tmp c JOIN request_features f ON f.request_id = c.request_id)"
+        )
+        indicators["template_fingerprints"] = _top(con, ranked("template_fp", features_source), limit)
+        for cid, label, share in con.execute(
+            """
+            SELECT c.campaign_id, coalesce(f.capability, 'unknown'),
+                   count(*) / sum(count(*)) OVER (PARTITION BY c.campaign_id)
+            FROM campaign_requests_tmp c JOIN request_features f ON f.request_id = c.request_id
+            GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
+            """
+        ).fetchall():
+            capability.setdefault(str(cid), {})[str(label)] = round(float(share), 4)
+        sample_sql = f"""
+            WITH top AS ({ranked("template_fp", features_source)}),
+            picked AS (
+                SELECT c.campaign_id, t.template_fp, min(hash(c.request_id)) AS h
+                FROM campaign_requests_tmp c
+                JOIN request_features f ON f.request_id = c.request_id
+                JOIN top t ON t.campaign_id = c.campaign_id AND t.template_fp = f.template_fp
+                GROUP BY 1, 2
+            )
+            SELECT p.campaign_id, left(r.prompt, ?)
+            FROM picked p
+            JOIN campaign_requests_tmp c
+              ON c.campaign_id = p.campaign_id AND hash(c.request_id) = p.h
+            JOIN requests r ON r.request_id = c.request_id
+            ORDER BY p.campaign_id, p.template_fp
+        """
+        rows = con.execute(sample_sql, [params.max_samples, params.sample_chars + 1]).fetchall()
+    else:
+        rows = con.execute(
+            """
+            SELECT c.campaign_id, left(r.prompt, ?)
+            FROM campaign_requests_tmp c JOIN requests r ON r.request_id = c.request_id
+            QUALIFY row_number() OVER (PARTITION BY c.campaign_id ORDER BY hash(c.request_id)) <= ?
+            ORDER BY 1, 2
+            """,
+            [params.sample_chars + 1, 4 * params.max_samples],
+        ).fetchall()
+    for cid, prompt in rows:
+        text = str(prompt)
+        bucket = samples.setdefault(str(cid), [])
+        if len(bucket) < params.max_samples and text not in bucket:
+            bucket.append(text if len(text) <= params.sample_chars else text[: params.sample_chars] + "…")
+    result: dict[str, CampaignEvidence] = {}
+    for draft in drafts:
+        cid = draft.campaign_id
+        n, first, last = stats.get(cid, (0, None, None))
+        result[cid] = CampaignEvidence(
+            request_count=n,
+            first_seen=first,
+            last_seen=last,
+            indicators={kind: values.get(cid, []) for kind, values in indicators.items()},
+            capability_mix=capability.get(cid, {}),
+            sample_prompts=samples.get(cid, []),
+        )
+    return result
+
+
+def with_signals(draft: CampaignDraft, signals: dict[str, Any]) -> CampaignDraft:
+    return replace(draft, signals=signals)
+
+
+def to_json(value: Any) -> str:
+    """JSON for the store's JSON columns: stable key order, datetimes as RFC 3339."""
+    return json.dumps(value, sort_keys=True, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))

@@ -1,0 +1,20 @@
+"""The account graph: shared infrastructure, metadata and timing put campaigns back together.
+
+`build_graph(con)` reads `requests`, `accounts` and (when present) `request_features` and
+`account_features`, and rewrites `account_attributes`, `account_edges`, `clusters` and
+`cluster_features`.
+"""
+
+from detector.graph.build import GraphStats, build_graph, ensure_graph_tables
+from detector.graph.communities import cluster_id_for
+from detector.graph.params import ATTRIBUTE_FAMILIES, FAMILIES, GraphParams
+
+__all__ = [
+    "ATTRIBUTE_FAMILIES",
+    "FAMILIES",
+    "GraphParams",
+    "GraphStats",
+    "build_graph",
+    "cluster_id_for",
+    "ensure_graph_tables",
+]

@@ -1,0 +1,272 @@
+"""Per-cluster features: the evidence that later tells a campaign from a campus or a company.
+
+A proxy-run campaign tends to show many payment methods and sign-up bursts over hosting IPs,
+one template family and a narrow, high-value capability mix; a university shows one e-mail
+domain, residential NAT IPs, many user agents and diverse templates and capabilities. Columns
+whose source table is absent (`request_features`, `account_features`) are NULL. Ratios are
+rounded to 9 decimals so that parallel float sums give byte-identical re-runs.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from detector.graph.params import GraphParams
+from detector.graph.sql import table_columns, table_exists
+
+CLUSTER_FEATURES_DDL = """
+CREATE TABLE IF NOT EXISTS cluster_features (
+    cluster_id              VARCHAR NOT NULL,
+    size                    BIGINT NOT NULL,
+    internal_edges          BIGINT NOT NULL,
+    density                 DOUBLE,     -- internal edges / possible pairs; NULL for singletons
+    mean_edge_score         DOUBLE,
+    synchrony               DOUBLE,     -- mean chance-corrected co-activity over internal edges
+    synchronized_share      DOUBLE,     -- members with a synchronized partner inside
+    accounts_with_payment   BIGINT NOT NULL,
+    distinct_payment_methods BIGINT NOT NULL,
+    payment_diversity       DOUBLE,     -- distinct payment methods / members with one
+    distinct_email_domains  BIGINT NOT NULL,   -- non-public domains only
+    distinct_ips            BIGINT NOT NULL,
+    distinct_prefixes       BIGINT NOT NULL,
+    distinct_hosting_asns   BIGINT NOT NULL,
+    distinct_user_agents    BIGINT NOT NULL,
+    distinct_system_prompts BIGINT NOT NULL,
+    distinct_tiers          BIGINT NOT NULL,
+    top_tier_share          DOUBLE,
+    signup_span_hours       DOUBLE,
+    signup_peak_hour_share  DOUBLE,     -- largest share of members created in one hour
+    signup_peak_day_share   DOUBLE,
+    hosting_share           DOUBLE,     -- requests from hosting, VPN or Tor networks
+    requests                BIGINT NOT NULL,
+    input_tokens            BIGINT,
+    output_tokens           BIGINT,
+    requests_per_account    DOUBLE,
+    first_seen              TIMESTAMPTZ,
+    last_seen               TIMESTAMPTZ,
+    active_days             BIGINT NOT NULL,
+    template_overlap        DOUBLE,     -- 1 - distinct templates / sum of members' templates
+    template_diversity      DOUBLE,     -- distinct templates / requests
+    top_template_share      DOUBLE,
+    capability_entropy      DOUBLE,     -- bits, over the cluster's requests
+    cot_share               DOUBLE,
+    high_value_share        DOUBLE
+)
+"""
+
+
+# (output column, attribute type) of the distinct-value counts per cluster.
+_DISTINCT_COUNTS: tuple[tuple[str, str], ...] = (
+    ("distinct_payment_methods", "payment"),
+    ("distinct_email_domains", "email_domain"),
+    ("distinct_ips", "ip"),
+    ("distinct_prefixes", "prefix"),
+    ("distinct_hosting_asns", "hosting_asn"),
+    ("distinct_user_agents", "user_agent"),
+    ("distinct_system_prompts", "system_fp"),
+    ("distinct_templates", "template_fp"),
+)
+
+
+def _attribute_counts_sql() -> str:
+    """Distinct attribute values per cluster from `account_attributes`.
+
+    Rows are distinct per (account, type, value), so a singleton cluster's distinct count is a
+    plain count: only multi-account clusters pay for COUNT(DISTINCT).
+    """
+    distinct = ",\n".join(
+        f"count(DISTINCT CASE WHEN a.attr_type = '{t}' THEN a.attr_value END) AS {name}"
+        for name, t in _DISTINCT_COUNTS
+    )
+    plain = ",\n".join(
+        f"count(CASE WHEN a.attr_type = '{t}' THEN 1 END) AS {name}" for name, t in _DISTINCT_COUNTS
+    )
+    return f"""
+            SELECT c.cluster_id, {distinct},
+                   count(DISTINCT CASE WHEN a.attr_type = 'payment' THEN a.account_id END)
+                       AS accounts_with_payment,
+                   count(CASE WHEN a.attr_type = 'template_fp' THEN 1 END) AS member_templates
+            FROM account_attributes a JOIN clusters c USING (account_id)
+            JOIN members m USING (cluster_id)
+            WHERE m.size > 1
+            GROUP BY c.cluster_id
+            UNION ALL BY NAME
+            SELECT c.cluster_id, {plain},
+                   least(1, count(CASE WHEN a.attr_type = 'payment' THEN 1 END))
+                       AS accounts_with_payment,
+                   count(CASE WHEN a.attr_type = 'template_fp' THEN 1 END) AS member_templates
+            FROM account_attributes a JOIN clusters c USING (account_id)
+            JOIN members m USING (cluster_id)
+            WHERE m.size = 1
+            GROUP BY c.cluster_id"""
+
+
+def _content_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Per-cluster template / capability / CoT aggregates from `request_features`, or NULLs."""
+    columns = (
+        table_columns(con, "request_features") if table_exists(con, "request_features") else set()
+    )
+    parts = ["SELECT cluster_id FROM clusters GROUP BY cluster_id"]
+    selects = ["k.cluster_id"]
+    if {"account_id", "template_fp"} <= columns:
+        parts.append(
+            """
+            LEFT JOIN (
+                SELECT cluster_id, count(*) / sum(n) AS template_diversity,
+                       max(n) / sum(n) AS top_template_share
+                FROM (SELECT c.cluster_id, f.template_fp, count(*) AS n
+                      FROM request_features f JOIN clusters c USING (account_id)
+                      WHERE f.template_fp IS NOT NULL GROUP BY ALL) t
+                GROUP BY cluster_id
+            ) tpl USING (cluster_id)
+            """
+        )
+        selects += ["tpl.template_diversity", "tpl.top_template_share"]
+    else:
+        selects += ["NULL::DOUBLE AS template_diversity", "NULL::DOUBLE AS top_template_share"]
+    if {"account_id", "capability"} <= columns:
+        parts.append(
+            """
+            LEFT JOIN (
+                SELECT cluster_id, -sum(n / total * log2(n / total)) AS capability_entropy
+                FROM (SELECT c.cluster_id, f.capability, count(*) AS n,
+                             sum(count(*)) OVER (PARTITION BY c.cluster_id) AS total
+                      FROM request_features f JOIN clusters c USING (account_id)
+                      WHERE f.capability IS NOT NULL GROUP BY c.cluster_id, f.capability) t
+                GROUP BY cluster_id
+            ) cap USING (cluster_id)
+            """
+        )
+        selects.append("cap.capability_entropy")
+    else:
+        selects.append("NULL::DOUBLE AS capability_entropy")
+    return (
+        f"SELECT {', '.join(selects)} FROM ({parts[0]}) k " + " ".join(parts[1:])
+        if len(parts) > 1
+        else f"SELECT {', '.join(selects)} FROM ({parts[0]}) k"
+    )
+
+
+def _account_feature_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Request-weighted CoT and high-value shares from `account_features`, or NULLs."""
+    columns = (
+        table_columns(con, "account_features") if table_exists(con, "account_features") else set()
+    )
+    if "account_id" not in columns:
+        return "SELECT cluster_id, NULL::DOUBLE AS cot_share, NULL::DOUBLE AS high_value_share FROM clusters GROUP BY cluster_id"
+    weight = "coalesce(a.requests, 1)" if "requests" in columns else "1"
+    outputs = []
+    for name in ("cot_share", "high_value_share"):
+        if name in columns:
+            outputs.append(
+                f"sum({weight} * a.{name}) / nullif(sum(CASE WHEN a.{name} IS NOT NULL THEN {weight} END), 0) AS {name}"
+            )
+        else:
+            outputs.append(f"NULL::DOUBLE AS {name}")
+    return (
+        f"SELECT c.cluster_id, {', '.join(outputs)} "
+        "FROM clusters c LEFT JOIN account_features a USING (account_id) GROUP BY c.cluster_id"
+    )
+
+
+def write_cluster_features(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
+    """Rewrite `cluster_features` from clusters, edges, attributes, accounts and the per-day
+    traffic in `graph_account_days`."""
+    con.execute("DELETE FROM cluster_features")
+    con.execute(
+        f"""
+        INSERT INTO cluster_features
+        WITH members AS (
+            SELECT cluster_id, count(*) AS size FROM clusters GROUP BY cluster_id
+        ), internal AS (
+            SELECT ca.cluster_id, count(*) AS internal_edges, avg(e.score) AS mean_edge_score,
+                   avg(e.synchrony) AS synchrony
+            FROM account_edges e
+            JOIN clusters ca ON ca.account_id = e.account_a
+            JOIN clusters cb ON cb.account_id = e.account_b AND cb.cluster_id = ca.cluster_id
+            GROUP BY ca.cluster_id
+        ), synced AS (
+            SELECT s.cluster_id, count(DISTINCT s.account_id) AS synced_members
+            FROM (SELECT ca.cluster_id, e.account_a AS account_id, e.account_b AS other
+                  FROM account_edges e JOIN clusters ca ON ca.account_id = e.account_a
+                  WHERE e.synchrony > 0
+                  UNION ALL
+                  SELECT cb.cluster_id, e.account_b, e.account_a
+                  FROM account_edges e JOIN clusters cb ON cb.account_id = e.account_b
+                  WHERE e.synchrony > 0) s
+            JOIN clusters o ON o.account_id = s.other AND o.cluster_id = s.cluster_id
+            GROUP BY s.cluster_id
+        ), attrs AS ({_attribute_counts_sql()}
+        ), signups AS (
+            SELECT c.cluster_id,
+                   count(DISTINCT a.tier) AS distinct_tiers,
+                   (epoch(max(a.created_at)) - epoch(min(a.created_at))) / 3600.0 AS signup_span_hours,
+                   count(a.created_at) AS with_signup
+            FROM clusters c LEFT JOIN accounts a USING (account_id)
+            GROUP BY c.cluster_id
+        ), tier_top AS (
+            SELECT cluster_id, max(n) AS top_tier_members
+            FROM (SELECT c.cluster_id, a.tier, count(*) AS n
+                  FROM clusters c JOIN accounts a USING (account_id)
+                  WHERE a.tier IS NOT NULL GROUP BY ALL) t
+            GROUP BY cluster_id
+        ), signup_peaks AS (
+            SELECT cluster_id,
+                   max(CASE WHEN grain = 'hour' THEN n END) AS peak_hour,
+                   max(CASE WHEN grain = 'day' THEN n END) AS peak_day
+            FROM (SELECT c.cluster_id, 'hour' AS grain, date_trunc('hour', a.created_at) AS slot, count(*) AS n
+                  FROM clusters c JOIN accounts a USING (account_id)
+                  WHERE a.created_at IS NOT NULL GROUP BY ALL
+                  UNION ALL
+                  SELECT c.cluster_id, 'day', date_trunc('day', a.created_at), count(*)
+                  FROM clusters c JOIN accounts a USING (account_id)
+                  WHERE a.created_at IS NOT NULL GROUP BY ALL) p
+            GROUP BY cluster_id
+        ), traffic AS (
+            SELECT c.cluster_id, sum(d.requests) AS requests,
+                   sum(d.input_tokens) AS input_tokens, sum(d.output_tokens) AS output_tokens,
+                   sum(d.hosting_requests) / sum(d.requests) AS hosting_share,
+                   min(d.first_seen) AS first_seen, max(d.last_seen) AS last_seen,
+                   count(DISTINCT d.day) AS active_days
+            FROM graph_account_days d JOIN clusters c USING (account_id)
+            GROUP BY c.cluster_id
+        ), content AS ({_content_sql(con)}
+        ), account_level AS ({_account_feature_sql(con)})
+        SELECT m.cluster_id, m.size,
+               coalesce(i.internal_edges, 0),
+               round(CASE WHEN m.size > 1
+                          THEN coalesce(i.internal_edges, 0) / (m.size * (m.size - 1) / 2.0) END, 9),
+               round(i.mean_edge_score, 9), round(i.synchrony, 9),
+               round(coalesce(s.synced_members, 0) / m.size, 9),
+               coalesce(ab.accounts_with_payment, 0), coalesce(ab.distinct_payment_methods, 0),
+               round(ab.distinct_payment_methods / nullif(ab.accounts_with_payment, 0), 9),
+               coalesce(ab.distinct_email_domains, 0), coalesce(ab.distinct_ips, 0),
+               coalesce(ab.distinct_prefixes, 0), coalesce(ab.distinct_hosting_asns, 0),
+               coalesce(ab.distinct_user_agents, 0), coalesce(ab.distinct_system_prompts, 0),
+               coalesce(sg.distinct_tiers, 0),
+               round(tt.top_tier_members / m.size, 9),
+               round(sg.signup_span_hours, 9),
+               round(sp.peak_hour / nullif(sg.with_signup, 0), 9),
+               round(sp.peak_day / nullif(sg.with_signup, 0), 9),
+               round(t.hosting_share, 9),
+               coalesce(t.requests, 0), t.input_tokens, t.output_tokens,
+               round(coalesce(t.requests, 0) / m.size, 9),
+               t.first_seen, t.last_seen, coalesce(t.active_days, 0),
+               round(CASE WHEN ab.member_templates > 0
+                          THEN 1.0 - ab.distinct_templates / ab.member_templates END, 9),
+               round(ct.template_diversity, 9), round(ct.top_template_share, 9),
+               round(ct.capability_entropy, 9),
+               round(al.cot_share, 9), round(al.high_value_share, 9)
+        FROM members m
+        LEFT JOIN internal i USING (cluster_id)
+        LEFT JOIN synced s USING (cluster_id)
+        LEFT JOIN attrs ab USING (cluster_id)
+        LEFT JOIN signups sg USING (cluster_id)
+        LEFT JOIN tier_top tt USING (cluster_id)
+        LEFT JOIN signup_peaks sp USING (cluster_id)
+        LEFT JOIN traffic t USING (cluster_id)
+        LEFT JOIN content ct USING (cluster_id)
+        LEFT JOIN account_level al USING (cluster_id)
+        ORDER BY m.cluster_id
+        """
+    )

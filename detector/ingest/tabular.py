@@ -1,0 +1,138 @@
+"""What CSV and Parquet readers share: mapping typed Arrow columns onto the canonical relation.
+
+Both formats carry one column per field. Columns are renamed to the canonical field names
+(unknown ones are gathered in one struct column `__extra`), and each field gets a fixed
+*mode* that the SQL uses: text as read, a number or boolean, nested data, JSON text, absent.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detector.ingest.readers import is_json_kind, quoted
+from detector.ingest.schema import RecordSpec
+
+EXTRA_COLUMN = "__extra"
+
+
+class Mode(StrEnum):
+    TEXT = "TEXT"  # untyped text to be parsed (a CSV cell)
+    VARCHAR = "VARCHAR"  # a typed string column
+    BIGINT = "BIGINT"
+    DOUBLE = "DOUBLE"
+    BOOLEAN = "BOOLEAN"
+    ARRAY = "ARRAY"
+    OBJECT = "OBJECT"
+    ABSENT = "ABSENT"
+
+
+def _mode_of(arrow_type: pa.DataType, untyped_text: bool) -> Mode:
+    if (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_string_view(arrow_type)
+    ):
+        return Mode.TEXT if untyped_text else Mode.VARCHAR
+    if (
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_timestamp(arrow_type)
+        or pa.types.is_date(arrow_type)
+    ):
+        return Mode.BIGINT
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return Mode.DOUBLE
+    if pa.types.is_boolean(arrow_type):
+        return Mode.BOOLEAN
+    if (
+        pa.types.is_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+        or pa.types.is_fixed_size_list(arrow_type)
+    ):
+        return Mode.ARRAY
+    if pa.types.is_null(arrow_type):
+        return Mode.ABSENT
+    return Mode.OBJECT  # struct, map and anything else nested
+
+
+def _to_canonical_column(column: pa.ChunkedArray, mode: Mode) -> pa.ChunkedArray:
+    """Timestamps become epoch milliseconds (naive ones are taken as UTC); numbers stay numbers."""
+    if pa.types.is_timestamp(column.type):
+        return pc.cast(pc.cast(column, pa.timestamp("ms", tz=column.type.tz)), pa.int64())
+    if pa.types.is_date(column.type):
+        return pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
+    if mode is Mode.BIGINT and not pa.types.is_int64(column.type):
+        return pc.cast(column, pa.int64())
+    return column
+
+
+def normalize(
+    table: pa.Table, spec: RecordSpec, untyped_text: bool
+) -> tuple[pa.Table, dict[str, Mode]]:
+    """`table` with canonical column names, unknown columns in `__extra`, and each field's mode."""
+    known = set(spec.names)
+    columns: dict[str, pa.ChunkedArray] = {"line": table.column("line")}
+    modes: dict[str, Mode] = {}
+    for field in spec.fields:
+        if field.name in table.column_names:
+            column = table.column(field.name)
+            mode = _mode_of(column.type, untyped_text)
+            columns[field.name] = _to_canonical_column(column, mode)
+            modes[field.name] = mode
+        else:
+            modes[field.name] = Mode.ABSENT
+    extra_names = [name for name in table.column_names if name not in known and name != "line"]
+    if extra_names:
+        struct = pa.StructArray.from_arrays(
+            [table.column(name).combine_chunks() for name in extra_names], names=extra_names
+        )
+        columns[EXTRA_COLUMN] = pa.chunked_array([struct])
+    return pa.table(columns), modes
+
+
+def canonical_select(
+    spec: RecordSpec,
+    batch: str,
+    modes: dict[str, Mode],
+    has_extra: bool,
+    raw_sql: str = "NULL::VARCHAR",
+    reject_sql: str = "NULL::VARCHAR",
+) -> str:
+    """SQL for the canonical relation over a normalized batch (see `normalize`)."""
+    parts = ["line", f"{raw_sql} AS raw", f"{reject_sql} AS reject"]
+    for field in spec.fields:
+        name, mode = field.name, modes[field.name]
+        column = quoted(name)
+        kind_column = quoted(name + "__k")
+        if mode is Mode.ABSENT:
+            value_type = "JSON" if is_json_kind(field.kind) else "VARCHAR"
+            parts.append(f"NULL::{value_type} AS {column}, NULL::VARCHAR AS {kind_column}")
+            continue
+        null_kind = f"CASE WHEN {column} IS NULL THEN NULL ELSE"
+        if is_json_kind(field.kind):
+            if mode in (Mode.TEXT, Mode.VARCHAR):
+                # JSON text in a string cell: its JSON type, or VARCHAR when it is not JSON.
+                parts.append(
+                    f"coalesce(try_cast({column} AS JSON), to_json({column})) AS {column}, "
+                    f"{null_kind} coalesce(json_type(try_cast({column} AS JSON)), 'VARCHAR') END AS {kind_column}"
+                )
+            else:
+                parts.append(
+                    f"to_json({column}) AS {column}, {null_kind} '{mode.value}' END AS {kind_column}"
+                )
+        elif mode in (Mode.ARRAY, Mode.OBJECT):
+            parts.append(
+                f"to_json({column})::VARCHAR AS {column}, {null_kind} '{mode.value}' END AS {kind_column}"
+            )
+        else:
+            parts.append(
+                f"{column}::VARCHAR AS {column}, {null_kind} '{mode.value}' END AS {kind_column}"
+            )
+    parts.append(
+        f"to_json({quoted(EXTRA_COLUMN)})::VARCHAR AS extra"
+        if has_extra
+        else "NULL::VARCHAR AS extra"
+    )
+    return f"SELECT {', '.join(parts)} FROM {batch}"

@@ -1,0 +1,217 @@
+"""Check canonical records against the data contract in one vectorized DuckDB query.
+
+A reader (see `detector.ingest.readers`) turns a batch of its input into the *canonical
+relation*: `line`, `raw`, `reject` (a reason found while reading, or NULL), `extra` (JSON text
+of unknown fields, or NULL), and for every field `f` of the record spec a value column `f` and
+a kind column `f__k`. The kind says what the input held: a JSON type name as DuckDB's
+`json_type` spells it (`VARCHAR`, `UBIGINT`, `BIGINT`, `DOUBLE`, `BOOLEAN`, `ARRAY`, `OBJECT`,
+`NULL`), or `TEXT` for untyped text that must be parsed (a CSV cell). Values are VARCHAR,
+except `messages` and `tools`, which are JSON.
+
+`validated_sql` turns that relation into typed columns plus a `reason` that lists every rule
+the record breaks (NULL for a good record). Every rule here is SQL over whole columns.
+"""
+
+from __future__ import annotations
+
+from detector.ingest.readers import literal as _lit
+from detector.ingest.readers import quoted as _q
+from detector.ingest.schema import (
+    EPOCH_MILLIS_FROM,
+    MAX_RECORD_BYTES,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
+    RAW_KEEP_BYTES,
+    Field,
+    Kind,
+    RecordSpec,
+)
+
+STRING_KINDS = "('VARCHAR', 'TEXT')"
+NUMBER_KINDS = "('UBIGINT', 'BIGINT', 'DOUBLE')"
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$"
+NUMERIC_TEXT = r"^\s*-?\d+(\.\d+)?\s*$"
+INTEGER_TEXT = r"^\s*[-+]?\d+\s*$"
+MESSAGE_ITEM = '[{"role":"JSON","content":"JSON"}]'
+
+
+def _present(field: Field) -> str:
+    return f"({_q(field.name)} IS NOT NULL AND {_q(field.name + '__k')} IS DISTINCT FROM 'NULL')"
+
+
+def _helpers(field: Field) -> list[str]:
+    """Intermediate columns a field's checks share (computed once, in a lower projection)."""
+    v, k = _q(field.name), _q(field.name + "__k")
+    name = field.name
+    if field.kind is Kind.TIMESTAMP:
+        # Epoch seconds or milliseconds, decided by magnitude; else RFC 3339 with an offset.
+        epoch = (
+            f"CASE WHEN {k} IN {NUMBER_KINDS} THEN try_cast({v} AS DOUBLE) "
+            f"WHEN {k} IN {STRING_KINDS} AND regexp_full_match({v}, {_lit(NUMERIC_TEXT)}) "
+            f"THEN try_cast(trim({v}) AS DOUBLE) END"
+        )
+        return [
+            f"{epoch} AS {_q(name + '__epoch')}",
+            f"CASE WHEN {k} IN {STRING_KINDS} AND regexp_full_match({v}, {_lit(RFC3339)}) "
+            f"THEN try_cast({v} AS TIMESTAMPTZ) END AS {_q(name + '__rfc')}",
+        ]
+    if field.kind in (Kind.COUNT, Kind.INTEGER):
+        number = (
+            f"CASE WHEN {k} IN ('UBIGINT', 'BIGINT') THEN try_cast({v} AS HUGEINT) "
+            f"WHEN {k} = 'DOUBLE' AND try_cast({v} AS DOUBLE) = floor(try_cast({v} AS DOUBLE)) "
+            f"THEN try_cast(try_cast({v} AS DOUBLE) AS HUGEINT) "
+            f"WHEN {k} = 'TEXT' AND regexp_full_match({v}, {_lit(INTEGER_TEXT)}) "
+            f"THEN try_cast(trim({v}) AS HUGEINT) END"
+        )
+        return [f"{number} AS {_q(name + '__int')}"]
+    if field.kind is Kind.MESSAGES:
+        return [f"try(json_transform_strict({v}, {_lit(MESSAGE_ITEM)})) AS {_q(name + '__items')}"]
+    if field.kind is Kind.TOOLS:
+        return [f"json_type({v}, '$[*]') AS {_q(name + '__types')}"]
+    return []
+
+
+def _json_kind_ok(field: Field, kinds: str) -> str:
+    v, k = _q(field.name), _q(field.name + "__k")
+    # Untyped text (CSV) must hold JSON of the right kind.
+    return f"({k} IN {kinds} OR ({k} = 'TEXT' AND json_type({v}) IN {kinds}))"
+
+
+def _problems(field: Field) -> list[str]:
+    """CASE expressions, one per rule, each giving a reason or NULL."""
+    v, k, name = _q(field.name), _q(field.name + "__k"), field.name
+    present = _present(field)
+    out: list[str] = []
+    if field.required:
+        # Only a value starting with whitespace can be blank: trim (a copy) runs on those alone.
+        blank = (
+            f" OR ({k} IN {STRING_KINDS} AND ({v} = '' OR (left({v}, 1) IN (' ', chr(9), chr(10), chr(13)) "
+            f"AND trim({v}) = '')))"
+            if field.kind in (Kind.STRING, Kind.IP)
+            else ""
+        )
+        out.append(f"CASE WHEN NOT {present}{blank} THEN {_lit('missing ' + name)} END")
+    if field.kind in (Kind.STRING, Kind.IP):
+        out.append(
+            f"CASE WHEN {present} AND {k} NOT IN {STRING_KINDS} THEN {_lit(name + ' must be a string')} END"
+        )
+    elif field.kind is Kind.TIMESTAMP:
+        epoch, rfc, stamp = _q(name + "__epoch"), _q(name + "__rfc"), _q(name + "__ts")
+        out.append(
+            f"CASE WHEN {present} THEN CASE WHEN {epoch} IS NULL AND {rfc} IS NULL THEN "
+            f"CASE WHEN {k} IN {STRING_KINDS} "
+            f"THEN {_lit('unparseable ' + name + ' (want RFC 3339 with offset, or epoch seconds or ms)')} "
+            f"ELSE {_lit(name + ' must be a string or a number')} END "
+            f"WHEN {stamp} IS NULL OR NOT ({stamp} >= TIMESTAMPTZ {_lit(MIN_TIMESTAMP)} "
+            f"AND {stamp} < TIMESTAMPTZ {_lit(MAX_TIMESTAMP)}) "
+            f"THEN {_lit(name + ' out of range (2000-2100)')} END END"
+        )
+    elif field.kind in (Kind.COUNT, Kind.INTEGER):
+        number = _q(name + "__int")
+        out.append(
+            f"CASE WHEN {present} AND {number} IS NULL THEN {_lit(name + ' must be an integer')} END"
+        )
+        out.append(
+            f"CASE WHEN {number} IS NOT NULL AND ({number} > 9223372036854775807 "
+            f"OR {number} < -9223372036854775808) THEN {_lit(name + ' out of range')} END"
+        )
+        if field.kind is Kind.COUNT:
+            out.append(f"CASE WHEN {number} < 0 THEN {_lit('negative ' + name)} END")
+    elif field.kind is Kind.MESSAGES:
+        items = _q(name + "__items")
+        array_ok = _json_kind_ok(field, "('ARRAY')")
+        out.append(
+            f"CASE WHEN {present} AND NOT coalesce({array_ok}, false) "
+            f"THEN {_lit(name + ' must be an array')} "
+            f"WHEN {present} AND NOT coalesce(len({items}) = 0 OR list_bool_and(list_transform({items}, "
+            f"lambda m: json_type(m.role) = 'VARCHAR' AND json_type(m.content) IN ('VARCHAR', 'NULL'))), false) "
+            f"THEN {_lit(name + ' items must be {role: string, content: string}')} END"
+        )
+    elif field.kind is Kind.TOOLS:
+        types = _q(name + "__types")
+        array_ok = _json_kind_ok(field, "('ARRAY')")
+        out.append(
+            f"CASE WHEN {present} AND NOT coalesce({array_ok}, false) "
+            f"THEN {_lit(name + ' must be an array')} "
+            f"WHEN {present} AND NOT coalesce(list_bool_and(list_transform({types}, "
+            f"lambda t: t IN ('VARCHAR', 'OBJECT'))) OR len({types}) = 0, false) "
+            f"THEN {_lit(name + ' items must be tool names or tool definition objects')} END"
+        )
+    return out
+
+
+def _typed(field: Field) -> str:
+    """The value as stored: NULL when absent or JSON null."""
+    v, name = _q(field.name), field.name
+    present = _present(field)
+    if field.kind is Kind.TIMESTAMP:
+        return f"{_q(name + '__ts')} AS {v}"
+    if field.kind in (Kind.COUNT, Kind.INTEGER):
+        return f"try_cast({_q(name + '__int')} AS BIGINT) AS {v}"
+    if field.kind in (Kind.MESSAGES, Kind.TOOLS):
+        return f"CASE WHEN {present} THEN {v}::JSON END AS {v}"
+    return v  # a JSON null already reads as NULL; a wrong kind is quarantined, never stored
+
+
+def _row_json(spec: RecordSpec, alias: str = "") -> str:
+    """A record's fields as one JSON object (text as read, for a CSV or Parquet row)."""
+    prefix = f"{alias}." if alias else ""
+    pairs = ", ".join(f"{_lit(f.name)}, {prefix}{_q(f.name)}" for f in spec.fields)
+    return f"json_object({pairs})::VARCHAR"
+
+
+def quarantine_raw_sql(spec: RecordSpec, alias: str) -> str:
+    """The raw text kept in the quarantine for a validated row: the line as read (without its
+    newline, cut at `RAW_KEEP_BYTES` if oversize), or the row as a JSON object for CSV/Parquet."""
+    raw = f"{alias}.raw"
+    return (
+        f"CASE WHEN {raw} IS NULL THEN left({_row_json(spec, alias)}, {RAW_KEEP_BYTES}) "
+        f"WHEN strlen({raw}) > {MAX_RECORD_BYTES} THEN left({raw}, {RAW_KEEP_BYTES}) "
+        f"ELSE rtrim({raw}, chr(10) || chr(13)) END"
+    )
+
+
+def _size(spec: RecordSpec) -> str:
+    parts = " + ".join(f"coalesce(strlen({_q(f.name)}::VARCHAR), 0)" for f in spec.fields)
+    return f"({parts} + coalesce(strlen(extra), 0))"
+
+
+def validated_sql(spec: RecordSpec, canonical: str) -> str:
+    """SQL over the canonical relation named `canonical`: typed columns and a `reason`.
+
+    Output columns: `line`, `raw` (as read; NULL for CSV and Parquet rows), `reason`, every
+    field of `spec` typed for the store, and `extra`.
+    """
+    helpers = [h for f in spec.fields for h in _helpers(f)]
+    timestamps = [
+        f"CASE WHEN {_q(f.name + '__epoch')} IS NOT NULL AND abs({_q(f.name + '__epoch')}) < 1e14 THEN "
+        f"to_timestamp(CASE WHEN abs({_q(f.name + '__epoch')}) >= {EPOCH_MILLIS_FROM} "
+        f"THEN {_q(f.name + '__epoch')} / 1000 ELSE {_q(f.name + '__epoch')} END) "
+        f"ELSE {_q(f.name + '__rfc')} END AS {_q(f.name + '__ts')}"
+        for f in spec.fields
+        if f.kind is Kind.TIMESTAMP
+    ]
+    problems = [p for f in spec.fields for p in _problems(f)]
+    size_check = (
+        f"CASE WHEN reject IS NULL AND raw IS NULL AND {_size(spec)} > {MAX_RECORD_BYTES} "
+        f"THEN 'record too large: ' || {_size(spec)} || ' bytes > {MAX_RECORD_BYTES} bytes' END"
+    )
+    reason = (
+        f"CASE WHEN reject IS NOT NULL THEN reject ELSE "
+        f"nullif(concat_ws('; ', {size_check}, {', '.join(problems)}), '') END"
+    )
+    typed = ", ".join(_typed(f) for f in spec.fields)
+    return f"""
+        WITH helped AS (
+            SELECT *, {", ".join(helpers) if helpers else "NULL AS __none"} FROM {canonical}
+        ), stamped AS (
+            SELECT *{", " + ", ".join(timestamps) if timestamps else ""} FROM helped
+        ), judged AS (
+            SELECT *, {reason} AS reason FROM stamped
+        )
+        SELECT line,
+               CASE WHEN raw IS NULL AND reason IS NOT NULL THEN left({_row_json(spec)}, {RAW_KEEP_BYTES})
+                    ELSE raw END AS raw,
+               reason, {typed}, CASE WHEN reason IS NULL THEN extra END AS extra
+        FROM judged
+    """

@@ -1,0 +1,204 @@
+"""The stages of `scan` after features and graph: scoring, rules and campaign assembly.
+
+Each stage takes the `ScanContext`, reads the store and the frames earlier stages left in the
+context, and returns counts for the run log. Nothing here writes the persistent tables: the
+scan publishes everything in one transaction at the end (`detector.scan`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from detector.campaigns import (
+    CampaignDraft,
+    CampaignParams,
+    KnownCampaigns,
+    account_frame,
+    account_scores,
+    assemble_campaigns,
+    cluster_frame,
+    cluster_membership,
+    explain,
+    known_campaigns,
+)
+from detector.campaigns.evidence import with_signals
+from detector.campaigns.profile import query_frame
+from detector.errors import DistillguardError
+from detector.rules import DetectionRule, missing_features, rule_hits
+from detector.scoring import load_verdicts, score_entities
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What to scan. `since`/`until` bound the feature recomputation (a backfill); models,
+    rules and campaigns always consider every account in the store."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    rules_dir: Path | None = None
+    campaign_params: CampaignParams = field(default_factory=CampaignParams)
+    random_state: int = 0
+    progress: bool = False
+
+
+@dataclass
+class ScanContext:
+    """State passed from stage to stage within one scan."""
+
+    con: duckdb.DuckDBPyConnection
+    options: ScanOptions
+    rules: tuple[DetectionRule, ...]
+    since: datetime | None          # first timestamp whose features must be recomputed
+    until: datetime | None
+    new_requests: int
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    drafts: list[CampaignDraft] = field(default_factory=list)
+    known: KnownCampaigns | None = None
+
+
+Stage = tuple[str, Callable[[ScanContext], dict[str, Any]]]
+
+
+def features_stage(ctx: ScanContext) -> dict[str, Any]:
+    """Recompute request and account features for the new data (and its look-back)."""
+    if ctx.new_requests == 0 and ctx.options.since is None:
+        return {"skipped": "no new requests"}
+    try:
+        from detector.features.pipeline import compute_features
+    except ImportError as exc:
+        raise DistillguardError(f"features stage unavailable: {exc}") from exc
+    result = compute_features(ctx.con, since=ctx.since, until=ctx.until, progress=ctx.options.progress)
+    return _as_stats(result)
+
+
+def graph_stage(ctx: ScanContext) -> dict[str, Any]:
+    """Rebuild the account graph and its clusters."""
+    if ctx.new_requests == 0 and ctx.options.since is None:
+        return {"skipped": "no new requests"}
+    try:
+        from detector.graph import build_graph
+    except ImportError as exc:
+        raise DistillguardError(f"graph stage unavailable: {exc}") from exc
+    return _as_stats(build_graph(ctx.con))
+
+
+def scoring_stage(ctx: ScanContext) -> dict[str, Any]:
+    """Anomaly ensemble over account features and over cluster features."""
+    accounts = account_frame(ctx.con)
+    # Only multi-account clusters become cluster campaigns; singletons are judged as accounts.
+    clusters = cluster_frame(ctx.con).filter(
+        pl.col("members") >= ctx.options.campaign_params.min_cluster_members
+    )
+    seed = ctx.options.random_state
+    account_scored = score_entities(accounts, id_column="account_id", random_state=seed)
+    cluster_scored = score_entities(
+        clusters, id_column="cluster_id", random_state=seed, exclude=("members", "size")
+    )
+    ctx.frames["accounts"] = accounts.join(
+        account_scored.select("account_id", "anomaly_score"), on="account_id", how="left"
+    ) if accounts.height else accounts.with_columns(pl.lit(0.0).alias("anomaly_score"))
+    ctx.frames["account_model"] = account_scored
+    ctx.frames["clusters"] = clusters.join(
+        cluster_scored.select("cluster_id", "anomaly_score"), on="cluster_id", how="left"
+    ) if clusters.height else clusters.with_columns(pl.lit(0.0).alias("anomaly_score"))
+    ctx.frames["membership"] = cluster_membership(ctx.con)
+    return {"accounts": accounts.height, "clusters": clusters.height}
+
+
+def rules_stage(ctx: ScanContext) -> dict[str, Any]:
+    """Evaluate every detection rule over the account and cluster frames."""
+    accounts, clusters = ctx.frames["accounts"], ctx.frames["clusters"]
+    account_rules = [r for r in ctx.rules if r.scope == "account"]
+    cluster_rules = [r for r in ctx.rules if r.scope == "cluster"]
+    ctx.frames["account_hits"] = rule_hits(accounts, account_rules, id_column="account_id")
+    ctx.frames["cluster_hits"] = rule_hits(clusters, cluster_rules, id_column="cluster_id")
+    missing = {
+        **missing_features(account_rules, accounts.columns),
+        **missing_features(cluster_rules, clusters.columns),
+    }
+    return {
+        "rules": len(ctx.rules),
+        "account_hits": ctx.frames["account_hits"].height,
+        "cluster_hits": ctx.frames["cluster_hits"].height,
+        "rules_missing_features": missing,
+    }
+
+
+def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
+    """Assemble campaigns, attach their evidence, and score every account seen."""
+    con = ctx.con
+    verdicts = load_verdicts(con)
+    known = known_campaigns(con)
+    ctx.known = known
+    accounts = ctx.frames["accounts"]
+    orgs = _account_orgs(con) if verdicts.allowlisted_orgs else {}
+    drafts = assemble_campaigns(
+        accounts,
+        ctx.frames["membership"],
+        ctx.frames["clusters"],
+        ctx.frames["account_hits"],
+        ctx.frames["cluster_hits"],
+        ctx.rules,
+        verdicts=verdicts,
+        account_orgs=orgs,
+        first_seen_rank=_first_seen_rank(con),
+        existing=known.members,
+        reserved_ids=known.retained(set()),
+        params=ctx.options.campaign_params,
+    )
+    drafts = [with_signals(d, explain(d, accounts, ctx.frames["clusters"], ctx.rules)) for d in drafts]
+    ctx.drafts = drafts
+    seen = _accounts_seen(con, accounts)
+    ctx.frames["scores"] = account_scores(
+        seen, ctx.frames["account_model"], ctx.frames["account_hits"], ctx.rules, drafts,
+        ctx.options.campaign_params,
+    )
+    return {
+        "campaigns": len(drafts),
+        "alerted": sum(d.alerted for d in drafts),
+        "accounts_scored": ctx.frames["scores"].height,
+    }
+
+
+def _as_stats(result: object) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if isinstance(result, dict):
+        return {str(k): v for k, v in result.items()}
+    if hasattr(result, "__dataclass_fields__"):
+        return {name: getattr(result, name) for name in result.__dataclass_fields__}
+    return {"result": str(result)}
+
+
+def _account_orgs(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    rows = con.execute(
+        """
+        SELECT account_id, any_value(org_id) FROM (
+            SELECT account_id, org_id FROM accounts WHERE org_id IS NOT NULL
+            UNION ALL
+            SELECT account_id, org_id FROM requests WHERE org_id IS NOT NULL
+        ) GROUP BY account_id
+        """
+    ).fetchall()
+    return {str(a): str(o) for a, o in rows}
+
+
+def _first_seen_rank(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Accounts ordered by first request (then id): the earliest members name a campaign."""
+    rows = con.execute(
+        'SELECT account_id FROM requests GROUP BY account_id ORDER BY min("timestamp"), account_id'
+    ).fetchall()
+    return {str(r[0]): i for i, r in enumerate(rows)}
+
+
+def _accounts_seen(con: duckdb.DuckDBPyConnection, accounts: pl.DataFrame) -> pl.Series:
+    from_requests = query_frame(con, "SELECT DISTINCT account_id FROM requests").get_column("account_id")
+    ids = pl.concat([from_requests.cast(pl.String), accounts.get_column("account_id").cast(pl.String)])
+    return ids.unique().sort()
