@@ -11,12 +11,13 @@ import duckdb
 from detector.export.alerts import (
     AccountScore,
     Alert,
+    account_scores_frame,
     load_account_scores,
     load_alerts,
     new_alerts,
 )
-from detector.export.csv import account_csv, campaign_csv
-from detector.export.jsonl import jsonl_lines
+from detector.export.csv import account_csv_frame, campaign_csv
+from detector.export.jsonl import frame_lines, jsonl_lines
 from detector.export.ocsf import ocsf_lines
 from detector.export.stix import stix_chunks
 
@@ -49,8 +50,8 @@ def render(
     if level is Level.account:
         if fmt in CAMPAIGN_ONLY:
             raise ValueError(f"--format {fmt} exports campaigns only; use --level campaign")
-        scores = load_account_scores(con)
-        return account_csv(scores) if fmt is Format.csv else jsonl_lines(scores)
+        scores = account_scores_frame(con)
+        return account_csv_frame(scores) if fmt is Format.csv else frame_lines(scores)
     alerts = load_alerts(con, since=since, status=status)
     writers = {
         Format.jsonl: jsonl_lines,

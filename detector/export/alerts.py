@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from detector.rules.schema import ATLAS_TECHNIQUE
 
@@ -186,6 +187,18 @@ def load_alerts(
         )
         for r in rows
     ]
+
+
+def account_scores_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The same rows as `load_account_scores`, as a polars frame for bulk writing."""
+    frame = pl.from_arrow(con.sql(_ACCOUNTS_SQL).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(
+        pl.col("account_id").cast(pl.String),
+        pl.col("score").cast(pl.Float64),
+        pl.col("campaign_id").cast(pl.String),
+        pl.col("flagged").cast(pl.Boolean),
+    )
 
 
 def load_account_scores(con: duckdb.DuckDBPyConnection) -> list[AccountScore]:

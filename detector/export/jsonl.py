@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+import polars as pl
+
 
 class JsonRecord(Protocol):
     def to_json_obj(self) -> dict[str, Any]: ...
@@ -20,3 +22,9 @@ def jsonl_lines(records: Iterable[JsonRecord]) -> Iterator[str]:
     """One line per record, each ending in a newline."""
     for record in records:
         yield dumps(record.to_json_obj()) + "\n"
+
+
+def frame_lines(frame: pl.DataFrame, batch: int = 200_000) -> Iterator[str]:
+    """One JSON object per row of a flat frame, written by polars in batches."""
+    for start in range(0, frame.height, batch):
+        yield frame.slice(start, batch).write_ndjson()

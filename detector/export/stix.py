@@ -1,8 +1,8 @@
 """STIX 2.1 bundle built with `stix2`: producer identity, ATLAS attack pattern, a campaign per
 alert, indicators for its network and template indicators, and the accounts as `user-account`.
 
-Ids are uuid5 of a fixed namespace and a content key, and times come from the store, so the
-same campaigns export to the same ids (and bytes) every time.
+Ids are uuid5 of a fixed namespace and a content key (stamped as v4), times come from the store: the
+same campaigns export to the same ids, and an unchanged store to the same bytes, every time.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stix2
+from stix2.serialization import STIXJSONEncoder
 
 from detector.export import atlas
 from detector.export.alerts import Alert
@@ -176,21 +177,33 @@ def _campaign_objects(alert: Alert) -> list[Any]:
     return objects
 
 
-def bundle(alerts: Sequence[Alert]) -> stix2.Bundle:
-    """One bundle for all alerts; shared objects (identity, attack pattern, accounts) once."""
+def objects(alerts: Sequence[Alert]) -> list[Any]:
+    """Every STIX object for these alerts; shared ones (identity, attack pattern, accounts) once."""
     seen: dict[str, Any] = {
         PRODUCER.id: PRODUCER, EXTENSION.id: EXTENSION, ATTACK_PATTERN.id: ATTACK_PATTERN
     }
     for alert in alerts:
         for obj in _campaign_objects(alert):
             seen.setdefault(obj.id, obj)
-    key = "|".join(f"{a.campaign_id}@{a.updated_at.isoformat()}" for a in alerts)
-    return stix2.Bundle(
-        objects=list(seen.values()), id=stix_id("bundle", key), allow_custom=True
-    )
+    return list(seen.values())
+
+
+def bundle_id(alerts: Sequence[Alert]) -> str:
+    """Same alerts in the same state, same bundle id."""
+    return stix_id("bundle", "|".join(f"{a.campaign_id}@{a.updated_at.isoformat()}" for a in alerts))
+
+
+def bundle(alerts: Sequence[Alert]) -> stix2.Bundle:
+    """One `stix2.Bundle` for all alerts (slow for big exports: it re-checks every object)."""
+    return stix2.Bundle(objects=objects(alerts), id=bundle_id(alerts), allow_custom=True)
 
 
 def stix_chunks(alerts: Iterable[Alert]) -> Iterator[str]:
-    """The bundle as indented JSON with sorted keys, so two exports compare byte for byte."""
-    parsed = json.loads(bundle(list(alerts)).serialize())
-    yield json.dumps(parsed, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The bundle as indented JSON with sorted keys, so two exports compare byte for byte.
+
+    Each object is built (and checked) by `stix2`; the bundle envelope is written here, since
+    `stix2.Bundle` would check every object a second time."""
+    chosen = list(alerts)
+    body = json.loads(json.dumps(objects(chosen), cls=STIXJSONEncoder))
+    envelope = {"type": "bundle", "id": bundle_id(chosen), "objects": body}
+    yield json.dumps(envelope, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

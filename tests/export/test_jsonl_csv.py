@@ -125,3 +125,14 @@ def test_since_compares_instants_not_wall_clocks(con):
     assert DISMISSED.campaign_id in text(con, Format.jsonl, since=at_same_instant)
     assert DISMISSED.campaign_id not in text(con, Format.jsonl, since=a_minute_later)
     assert QUIET.campaign_id not in text(con, Format.jsonl, since=T0 - timedelta(days=365))
+
+
+def test_bulk_account_writers_agree_with_the_typed_records(con):
+    from detector.export.alerts import account_scores_frame, load_account_scores
+    from detector.export.csv import account_csv, account_csv_frame
+
+    records = load_account_scores(con)
+    frame = account_scores_frame(con)
+    assert "".join(account_csv_frame(frame, batch=4)) == "".join(account_csv(records))
+    bulk = [json.loads(line) for line in text(con, Format.jsonl, Level.account).splitlines()]
+    assert bulk == [r.to_json_obj() for r in records]
