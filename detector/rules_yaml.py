@@ -2,6 +2,8 @@
 
 `load_yaml` keeps the line of every mapping, key and list item, so a loader that validates
 the plain data can name `path:line` in each error (as pySigma does) and raise them together.
+`load_located` parses to plain values plus a line for each key/index path, for validators
+(the detection-rule loader) that address values by path.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from detector.errors import DistillguardError
+
+Location = tuple[str | int, ...]
 
 
 class YamlMap(dict[str, Any]):
@@ -73,6 +77,42 @@ class IssueLog:
             raise RuleFileError(self.issues)
 
 
+class YamlSyntaxError(ValueError):
+    """The file is not valid YAML; carries the 1-based line of the problem."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class LocatedDocument:
+    """A parsed YAML document and the line of each value, keyed by its path of keys/indices."""
+
+    source: str
+    value: Any
+    lines: dict[Location, int] = field(default_factory=dict)
+
+    def line_of(self, path: Location) -> int:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree of `text` (None when empty); raise `YamlSyntaxError` when invalid."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise YamlSyntaxError(str(error.problem or error), mark.line + 1 if mark else 1) from error
+    except yaml.YAMLError as error:
+        raise YamlSyntaxError(str(error), 1) from error
+
+
 def _convert(node: yaml.Node, constructor: SafeConstructor) -> Any:
     if isinstance(node, yaml.MappingNode):
         mapping = YamlMap()
@@ -91,18 +131,44 @@ def _convert(node: yaml.Node, constructor: SafeConstructor) -> Any:
     return constructor.construct_object(node, deep=True)
 
 
+def _locate(node: yaml.Node, path: Location, lines: dict[Location, int], constructor: SafeConstructor) -> Any:
+    # Plain values with typed keys; a mapping value is located at its key's line.
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            child = (*path, key if isinstance(key, str | int) else str(key))
+            result[key] = _locate(value_node, child, lines, constructor)
+            lines[child] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_locate(item, (*path, i), lines, constructor) for i, item in enumerate(node.value)]
+    return constructor.construct_object(node, deep=True)
+
+
 def load_yaml(path: Path, log: IssueLog) -> Any:
     """Parse one YAML file into YamlMap/YamlList/scalars; a syntax error is logged, giving None."""
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        log.add(path, mark.line + 1 if mark else 0, f"YAML syntax error: {error.problem}")
+        node = _compose(path.read_text(encoding="utf-8"))
+    except YamlSyntaxError as error:
+        log.add(path, error.line, f"YAML syntax error: {error}")
         return None
     except OSError as error:
         log.add(path, 0, f"cannot read: {error.strerror}")
         return None
     return None if node is None else _convert(node, SafeConstructor())
+
+
+def load_located(path: Path) -> LocatedDocument:
+    """Parse one YAML file into plain values and line numbers; raise `YamlSyntaxError` when invalid.
+
+    Unreadable files raise `OSError`/`UnicodeDecodeError` for the caller to report.
+    """
+    node = _compose(path.read_text(encoding="utf-8"))
+    lines: dict[Location, int] = {}
+    value = None if node is None else _locate(node, (), lines, SafeConstructor())
+    return LocatedDocument(source=str(path), value=value, lines=lines)
 
 
 _UNICODE_CLASS = re.compile(r"(?<!\\)\\([bBsdw])")

@@ -33,7 +33,7 @@ from detector.rules.schema import (
     Signal,
     Status,
 )
-from detector.rules.yaml_lines import LocatedDocument, Location, YamlSyntaxError, load_located
+from detector.rules_yaml import LocatedDocument, Location, YamlSyntaxError, load_located
 
 REQUIRED = ("id", "title", "description", "status", "level", "scope", "signal", "tags",
             "falsepositives", "condition", "fixtures")

@@ -6,7 +6,7 @@ import uuid
 from detector.rules import ATLAS_TAG, LEVEL_RANK, load_rule_file
 from detector.rules.loader import parse_rule
 from detector.rules.schema import LEVELS, SIGNALS, STATUSES
-from detector.rules.yaml_lines import LocatedDocument
+from detector.rules_yaml import LocatedDocument
 
 
 def test_corpus_policies(corpus, corpus_dir):
