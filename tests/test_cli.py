@@ -56,3 +56,21 @@ def test_status_reports_an_empty_store(tmp_path):
     assert result.exit_code == 0, result.output
     assert re.search(r"requests\s+0\b", result.output)
     assert re.search(r"quarantined\s+0\b", result.output)
+
+
+def test_simulate_with_db_ingests_what_it_wrote(tmp_path):
+    from detector import store
+
+    db = tmp_path / "sim.duckdb"
+    result = runner.invoke(
+        app,
+        ["simulate", "--out", str(tmp_path / "sim"), "--scale", "tiny", "--days", "2",
+         "--seed", "5", "--bundled-prompts", "--db", str(db)],
+    )
+    assert result.exit_code == 0, result.output
+    written = sum(1 for _ in (tmp_path / "sim" / "requests.jsonl").open())
+    accounts = sum(1 for _ in (tmp_path / "sim" / "accounts.jsonl").open())
+    con = store.connect(db, read_only=True)
+    assert con.execute("SELECT count(*) FROM requests").fetchall() == [(written,)]
+    assert con.execute("SELECT count(*) FROM accounts").fetchall() == [(accounts,)]
+    assert f"read {written:,}  stored {written:,}" in result.output

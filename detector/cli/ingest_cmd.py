@@ -46,6 +46,13 @@ def ingest_command(
 
     Example: distillguard ingest logs/2026-03-*.jsonl.gz --accounts accounts.csv --db logs.duckdb
     """
+    ingest_and_report(db, paths, accounts, fmt=fmt.value)
+
+
+def ingest_and_report(
+    db: Path, paths: list[Path], accounts: Path | None, *, fmt: str = "auto"
+) -> None:
+    """Ingest request files (and an accounts file) into the store and print the counts."""
     from detector import store  # imported here: keeps `distillguard --help` fast
     from detector.ingest import check_readable, ingest_accounts, ingest_files
 
@@ -53,9 +60,9 @@ def ingest_command(
     progress = stderr_is_tty()
     con = store.connect(db)
     try:
-        results = ingest_files(con, paths, fmt=fmt.value, progress=progress)
+        results = ingest_files(con, paths, fmt=fmt, progress=progress)
         if accounts is not None:
-            results.append(ingest_accounts(con, accounts, fmt=fmt.value, progress=progress))
+            results.append(ingest_accounts(con, accounts, fmt=fmt, progress=progress))
     finally:
         con.close()
     for result in results:

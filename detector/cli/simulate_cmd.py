@@ -91,19 +91,6 @@ def simulate_command(
         + "; ".join(f"{k}: {v}" for k, v in sorted(summary.prompt_sources.items()))
     )
     if db is not None:
-        from detector import store
-        from detector.ingest import ingest_accounts, ingest_files
+        from detector.cli.ingest_cmd import ingest_and_report
 
-        con = store.connect(db)
-        try:
-            for result in [
-                *ingest_files(con, [summary.requests_path]),
-                ingest_accounts(con, summary.accounts_path),
-            ]:
-                typer.echo(
-                    f"ingested {result.source} into {db}: read {result.read:,}"
-                    f"  stored {result.stored:,}  duplicates {result.duplicates:,}"
-                    f"  quarantined {result.quarantined:,}"
-                )
-        finally:
-            con.close()
+        ingest_and_report(db, [summary.requests_path], summary.accounts_path)

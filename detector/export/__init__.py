@@ -9,14 +9,12 @@ from enum import StrEnum
 import duckdb
 
 from detector.export.alerts import (
-    AccountScore,
     Alert,
-    account_scores_frame,
     load_account_scores,
     load_alerts,
     new_alerts,
 )
-from detector.export.csv import account_csv_frame, campaign_csv
+from detector.export.csv import account_csv, campaign_csv
 from detector.export.jsonl import frame_lines, jsonl_lines
 from detector.export.ocsf import ocsf_lines
 from detector.export.stix import stix_chunks
@@ -50,8 +48,8 @@ def render(
     if level is Level.account:
         if fmt in CAMPAIGN_ONLY:
             raise ValueError(f"--format {fmt} exports campaigns only; use --level campaign")
-        scores = account_scores_frame(con)
-        return account_csv_frame(scores) if fmt is Format.csv else frame_lines(scores)
+        scores = load_account_scores(con)
+        return account_csv(scores) if fmt is Format.csv else frame_lines(scores)
     alerts = load_alerts(con, since=since, status=status)
     writers = {
         Format.jsonl: jsonl_lines,
@@ -63,7 +61,6 @@ def render(
 
 
 __all__ = [
-    "AccountScore",
     "Alert",
     "Format",
     "Level",

@@ -118,24 +118,6 @@ class Alert:
         return self.status == "new" and self.created_at == self.updated_at
 
 
-@dataclass(frozen=True)
-class AccountScore:
-    """One row of contract §7: an account's suspicion score and campaign, if any."""
-
-    account_id: str
-    score: float
-    campaign_id: str | None
-    flagged: bool
-
-    def to_json_obj(self) -> dict[str, Any]:
-        return {
-            "account_id": self.account_id,
-            "score": self.score,
-            "campaign_id": self.campaign_id,
-            "flagged": self.flagged,
-        }
-
-
 def _json(value: Any, default: Any) -> Any:
     if value is None:
         return default
@@ -189,8 +171,8 @@ def load_alerts(
     ]
 
 
-def account_scores_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """The same rows as `load_account_scores`, as a polars frame for bulk writing."""
+def load_account_scores(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every scored account, once (the latest scan's row), ordered by account id (contract §7)."""
     frame = pl.from_arrow(con.sql(_ACCOUNTS_SQL).to_arrow_table())
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(
@@ -199,19 +181,6 @@ def account_scores_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         pl.col("campaign_id").cast(pl.String),
         pl.col("flagged").cast(pl.Boolean),
     )
-
-
-def load_account_scores(con: duckdb.DuckDBPyConnection) -> list[AccountScore]:
-    """Every scored account, once (the latest scan's row), ordered by account id."""
-    return [
-        AccountScore(
-            account_id=str(r[0]),
-            score=float(r[1]),
-            campaign_id=None if r[2] is None else str(r[2]),
-            flagged=bool(r[3]),
-        )
-        for r in con.execute(_ACCOUNTS_SQL).fetchall()
-    ]
 
 
 def new_alerts(alerts: Sequence[Alert]) -> list[Alert]:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import polars as pl
 
-from detector.export.alerts import INDICATOR_KINDS, AccountScore, Alert, rfc3339
+from detector.export.alerts import INDICATOR_KINDS, Alert, rfc3339
 
 ACCOUNT_HEADER = ("account_id", "score", "campaign_id", "flagged")
 # List-valued fields are joined with this separator; `signals` stays a JSON object.
@@ -41,19 +41,8 @@ def _score(value: float) -> str:
     return repr(float(value))
 
 
-def account_csv(scores: Iterable[AccountScore]) -> Iterator[str]:
-    """Header `account_id,score,campaign_id,flagged`; empty campaign id when none; `true`/`false`."""
-    return _rows_to_text(
-        (
-            (s.account_id, _score(s.score), s.campaign_id or "", "true" if s.flagged else "false")
-            for s in scores
-        ),
-        ACCOUNT_HEADER,
-    )
-
-
-def account_csv_frame(scores: pl.DataFrame, batch: int = 200_000) -> Iterator[str]:
-    """The same CSV as `account_csv`, written by polars in batches (millions of accounts)."""
+def account_csv(scores: pl.DataFrame, batch: int = 200_000) -> Iterator[str]:
+    """Header `account_id,score,campaign_id,flagged`, written by polars in batches (millions of accounts)."""
     frame = scores.select(ACCOUNT_HEADER)
     yield ",".join(ACCOUNT_HEADER) + "\n"
     for start in range(0, frame.height, batch):

@@ -193,11 +193,6 @@ def bundle_id(alerts: Sequence[Alert]) -> str:
     return stix_id("bundle", "|".join(f"{a.campaign_id}@{a.updated_at.isoformat()}" for a in alerts))
 
 
-def bundle(alerts: Sequence[Alert]) -> stix2.Bundle:
-    """One `stix2.Bundle` for all alerts (slow for big exports: it re-checks every object)."""
-    return stix2.Bundle(objects=objects(alerts), id=bundle_id(alerts), allow_custom=True)
-
-
 def stix_chunks(alerts: Iterable[Alert]) -> Iterator[str]:
     """The bundle as indented JSON with sorted keys, so two exports compare byte for byte.
 

@@ -21,8 +21,8 @@ from detector.ingest import detect_format
         ("noext", b'  \n{"a": 1}\n', "jsonl"),
         ("noext", b"[1, 2]\n", "jsonl"),
         ("noext", b"request_id,prompt\n1,x\n", "csv"),
-        ("a.jsonl.gz", gzip.compress(b'{"a": 1}\n'), "jsonl"),
-        ("a.gz", gzip.compress(b'{"a": 1}\n'), "jsonl"),
+        ("a.jsonl.gz", gzip.compress(b'{"a": 1}\n', mtime=0), "jsonl"),
+        ("a.gz", gzip.compress(b'{"a": 1}\n', mtime=0), "jsonl"),
         ("a.log", b"", "jsonl"),
     ],
 )
