@@ -10,14 +10,22 @@ released on day 20. After the full run, one more day (N/30 requests, another see
 paraphrases and questions) is added and featurized incrementally.
 
     .venv/bin/python benchmarks/bench_features.py --requests 1000000 --db /tmp/bench_features.duckdb
+
+With `--store`, the requests come from an existing store instead (for example simulator traffic:
+`distillguard simulate --scale large --parquet --max-requests 1000000` then `distillguard
+ingest`); the store is copied to `--db`, its last UTC day is held back for the incremental run:
+
+    .venv/bin/python benchmarks/bench_features.py --store /tmp/sim1m.duckdb --db /tmp/bench_features.duckdb
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -242,7 +250,7 @@ def load(con: object, frame: pl.DataFrame, parquet: Path) -> None:
     )
 
 
-def _constant_labels(frame: pl.DataFrame) -> pl.DataFrame:
+def _constant_labels(frame: pl.DataFrame, *texts: object) -> pl.DataFrame:
     return frame.select(
         "request_id",
         pl.lit("other").alias("capability"),
@@ -285,6 +293,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=Path("/tmp/bench_features.duckdb"))
+    parser.add_argument(
+        "--store", type=Path, help="copy the requests of this store instead of generating them"
+    )
     parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit")
     parser.add_argument("--phase", choices=("all", "load"), default="all")
     parser.add_argument(
@@ -300,7 +311,12 @@ def main() -> None:
         load_phase(args.db, args.requests)
         return
     started = time.perf_counter()
-    if not args.reuse:
+    if args.store is not None:
+        for suffix in ("", ".wal"):
+            Path(str(args.db) + suffix).unlink(missing_ok=True)
+        shutil.copy(args.store, args.db)
+        args.reuse = True
+    elif not args.reuse:
         subprocess.run(
             [
                 sys.executable,
@@ -324,26 +340,34 @@ def main() -> None:
         con.execute("DROP TABLE IF EXISTS held_back")
         drop_feature_tables(con)
     extra_day = datetime(2026, 3, 31, tzinfo=UTC)
+    if args.store is not None:
+        last = con.execute('SELECT max("timestamp") FROM requests').fetchall()[0][0]
+        extra_day = datetime.combine(last.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
     # Hold back the extra day: the full run featurizes 30 days, the incremental run the 31st.
     con.execute(
         'CREATE TABLE held_back AS SELECT * FROM requests WHERE "timestamp" >= ?', [extra_day]
     )
     con.execute('DELETE FROM requests WHERE "timestamp" >= ?', [extra_day])
 
+    load_before = os.getloadavg()
     started, cpu = time.perf_counter(), cpu_seconds()
     full = compute_features(con)
     full_seconds, full_cpu = time.perf_counter() - started, cpu_seconds() - cpu
     rss_full = peak_rss_gb()
 
-    quality = con.execute(
-        """
+    quality = (
+        (None, None)
+        if args.store is not None
+        else con.execute(
+            """
         WITH fp AS (SELECT template_fp, count(DISTINCT template_hash) AS texts FROM request_features GROUP BY ALL)
         SELECT count(DISTINCT f.template_fp) FILTER (WHERE a.account_id >= 'acct_005000') AS campaign_fps,
                avg(CASE WHEN fp.texts > 1 THEN 1.0 ELSE 0.0 END) FILTER (WHERE a.account_id < 'acct_005000')
                    AS benign_merged_share
         FROM request_features f JOIN fp USING (template_fp) JOIN (SELECT DISTINCT account_id FROM requests) a USING (account_id)
         """
-    ).fetchall()[0]
+        ).fetchall()[0]
+    )
     con.execute("INSERT INTO requests SELECT * FROM held_back")
     started, cpu = time.perf_counter(), cpu_seconds()
     incremental = compute_features(con)
@@ -361,7 +385,9 @@ def main() -> None:
                 "template_components": full.new_template_components,
                 "accounts": full.accounts,
                 "campaign_template_fps": quality[0],
-                "benign_requests_in_merged_templates": round(float(quality[1]), 4),
+                "benign_requests_in_merged_templates": None
+                if quality[1] is None
+                else round(float(quality[1]), 4),
                 "peak_rss_gb_full_run": round(rss_full, 2),
                 "incremental_requests": incremental.new_requests,
                 "incremental_run_s": round(incremental_seconds, 1),
@@ -371,6 +397,10 @@ def main() -> None:
                     k: round(v, 1) for k, v in incremental.cpu_seconds.items()
                 },
                 "peak_rss_gb": round(peak_rss_gb(), 2),
+                "load_average_before_after": [
+                    round(load_before[0], 1),
+                    round(os.getloadavg()[0], 1),
+                ],
             },
             indent=2,
         )

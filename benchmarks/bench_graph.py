@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from detector import store
+from detector.features.tables import ensure_feature_tables
 from detector.graph import GraphParams, GraphStats, build_graph
 
 DAYS = 14
@@ -156,8 +157,63 @@ FROM requests r JOIN plan p USING (account_id)
 """
 
 
+# The feature stage's per-account-day partials (`account_daily_features`,
+# `account_day_attributes`), which the graph stage reads instead of grouping `requests` again.
+# Same definitions as `detector.features.volume`, restricted to the columns the graph reads (the
+# other NOT NULL columns are zero here).
+FEATURE_PARTIALS_SQL = (
+    """
+INSERT INTO account_daily_features
+SELECT account_id, CAST("timestamp" AS DATE) AS day, count(*), sum(input_tokens),
+       sum(output_tokens), 0, 0,
+       count(*) FILTER (WHERE network_class IN ('hosting', 'vpn', 'tor')), 0, 0, 0, 0.0, 0, 0, 0,
+       0, 0, 0, 0, 0, min("timestamp"), max("timestamp")
+FROM requests GROUP BY ALL
+""",
+    """
+INSERT INTO account_day_attributes
+WITH rows AS (
+    SELECT r.account_id, CAST(r."timestamp" AS DATE) AS day, r.client_ip, r.ip_prefix, r.asn,
+           r.user_agent, f.template_fp, f.system_fp
+    FROM requests r LEFT JOIN request_features f USING (request_id)
+)
+SELECT account_id, day, 'ip', client_ip, count(*) FROM rows WHERE client_ip IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT account_id, day, 'prefix', ip_prefix, count(*) FROM rows WHERE ip_prefix IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT account_id, day, 'asn', CAST(asn AS VARCHAR), count(*) FROM rows WHERE asn IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT account_id, day, 'user_agent', user_agent, count(*) FROM rows WHERE user_agent IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT account_id, day, 'template', template_fp, count(*) FROM rows WHERE template_fp IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT account_id, day, 'system_fp', system_fp, count(*) FROM rows WHERE system_fp IS NOT NULL GROUP BY ALL
+""",
+)
+
+
+def write_feature_partials(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill the feature stage's per-account-day tables from `requests` (and `request_features`)."""
+    ensure_feature_tables(con)
+    if not con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'request_features'"
+    ).fetchall()[0][0]:
+        con.execute(
+            "CREATE TABLE request_features AS SELECT request_id, NULL::VARCHAR AS template_fp,"
+            " NULL::VARCHAR AS system_fp FROM requests LIMIT 0"
+        )
+    for sql in FEATURE_PARTIALS_SQL:
+        con.execute(sql)
+
+
 def build_store(
-    path: Path, n_accounts: int, n_requests: int, campaigns: int, seed: int, templates: bool
+    path: Path,
+    n_accounts: int,
+    n_requests: int,
+    campaigns: int,
+    seed: int,
+    templates: bool,
+    features: bool,
 ) -> None:
     """Write the synthetic store at `path`."""
     rng = np.random.default_rng(seed)
@@ -170,6 +226,8 @@ def build_store(
     con.execute(REQUESTS_SQL, [n_requests, START_EPOCH, DAYS, START_EPOCH, DAYS])
     if templates:
         con.execute(TEMPLATES_SQL)
+    if features:
+        write_feature_partials(con)
     con.close()
 
 
@@ -293,6 +351,17 @@ def main() -> None:
     parser.add_argument("--campaigns", type=int, default=6)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--templates", action="store_true", help="also write request_features")
+    parser.add_argument(
+        "--no-feature-tables",
+        action="store_true",
+        help="leave out the feature stage's per-account-day tables (the graph then groups "
+        "`requests` itself)",
+    )
+    parser.add_argument(
+        "--add-feature-tables",
+        action="store_true",
+        help="with --store: first write the feature stage's per-account-day tables into it",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--db", type=Path, default=None, help="keep the store at this path")
     parser.add_argument(
@@ -304,13 +373,25 @@ def main() -> None:
     parser.add_argument("--truth", type=Path, default=None, help="the simulator's truth.csv")
     args = parser.parse_args()
     if args.store is not None:
+        if args.add_feature_tables:
+            con = store.connect(args.store)
+            write_feature_partials(con)
+            con.close()
         run_on_store(args.store, args.truth, args.threads)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.duckdb"
         started = time.perf_counter()
-        build_store(path, args.accounts, args.requests, args.campaigns, args.seed, args.templates)
+        build_store(
+            path,
+            args.accounts,
+            args.requests,
+            args.campaigns,
+            args.seed,
+            args.templates,
+            not args.no_feature_tables,
+        )
         generated = time.perf_counter() - started
 
         con = store.connect(path)

@@ -98,7 +98,8 @@ def main() -> None:
                 f"{fmt:9s} {label:5s} {result['read']:>9,} records {size_mb:8.0f} MB  {seconds:6.1f} s  "
                 f"{result['read'] / seconds:>9,.0f} records/s  {size_mb / seconds:6.1f} MB/s  "
                 f"cpu {float(report['cpu_seconds']):6.1f} s  peak RSS {report['peak_rss_mb']} MB  "
-                f"stored {result['stored']:,} dup {result['duplicates']:,} quarantined {result['quarantined']:,}"
+                f"stored {result['stored']:,} dup {result['duplicates']:,} quarantined {result['quarantined']:,}  "
+                f"store {db.stat().st_size / 1e6:.0f} MB"
             )
         print(f"load average {os.getloadavg()[0]:.1f} at end of {fmt}")
         time.sleep(0)

@@ -8,6 +8,13 @@ prompts and a tool list on a third. The model is trained before timing starts (a
 cost per process, printed separately).
 
     .venv/bin/python benchmarks/bench_text_features.py --count 200000
+
+With `--simulator DIR` (the output of `distillguard simulate`), it also reports the quality bars
+of issue 4 on that traffic: the capability model's accuracy on the held-out labelled prompts,
+and the ROC-AUC of the accounts' CoT share, attack accounts against casual users, with the
+evaluation harnesses (legitimately CoT-heavy) and the other benign populations listed apart.
+
+    .venv/bin/python benchmarks/bench_text_features.py --count 0 --simulator /tmp/sim_small
 """
 
 from __future__ import annotations
@@ -17,13 +24,18 @@ import json
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy.stats import rankdata
 
 from detector.features.capability import classify_requests
+from detector.features.capability_accounts import account_capability_features
 from detector.features.capability_model import load_examples, trained_capability_model
 from detector.features.cot import cot_elicitation_scores
+from detector.features.distinct import distinct_texts
+from detector.features.labels import request_labels
 
 SYSTEM_PROMPTS = [
     None,
@@ -81,11 +93,56 @@ def timed(label: str, count: int, action: Callable[[], object]) -> None:
     print(f"{label:<24} wall {wall:7.2f} s {count / wall:10,.0f} req/s | CPU {cpu:7.2f} s {count / cpu:10,.0f} req/CPU-s")
 
 
+def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    ranks = rankdata(np.concatenate([positive, negative]))  # ties get their average rank
+    positive_ranks = ranks[: len(positive)].sum()
+    return float((positive_ranks - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
+
+
+def simulator_quality(directory: Path) -> None:
+    """Classifier accuracy on held-out prompts and CoT-share AUC per population of simulated traffic."""
+    held_out = load_examples("held_out")
+    predicted = classify_requests(
+        held_out.select(
+            pl.int_range(pl.len()).cast(pl.String).alias("request_id"), pl.col("text").alias("prompt"),
+            pl.lit(None, dtype=pl.String).alias("system_prompt"), pl.lit(None, dtype=pl.String).alias("tools"),
+        )
+    ).get_column("capability")
+    accuracy = float((predicted == held_out.get_column("capability")).mean())
+    print(f"capability classifier: held-out accuracy {accuracy:.3f} on {held_out.height:,} labelled prompts")
+    requests = pl.read_parquet(directory / "requests.parquet", columns=["request_id", "account_id", "prompt", "system_prompt", "tools"])
+    start, cpu_start = time.perf_counter(), time.process_time()
+    labels = request_labels(
+        requests.get_column("request_id"),
+        distinct_texts(requests.get_column("prompt")),
+        distinct_texts(requests.get_column("system_prompt")),
+        distinct_texts(requests.get_column("tools")),
+    )
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    print(f"request_labels on {requests.height:,} simulated requests: wall {wall:.1f} s, CPU {cpu:.1f} s")
+    accounts = account_capability_features(
+        requests.select("request_id", "account_id").join(labels, on="request_id")
+    ).join(pl.read_csv(directory / "truth.csv"), on="account_id")
+    casual = accounts.filter(pl.col("kind") == "casual").get_column("cot_share").to_numpy()
+    attack = accounts.filter(pl.col("label") != "benign").get_column("cot_share").to_numpy()
+    print(f"  all attack accounts {len(attack):5d}  cot_share mean {attack.mean():.3f}  AUC vs casual {roc_auc(attack, casual):.4f}")
+    for (label, kind), group in accounts.group_by("label", "kind", maintain_order=True):
+        share = group.get_column("cot_share").to_numpy()
+        versus = f"AUC vs casual {roc_auc(share, casual):.4f}" if label != "benign" else ""
+        print(f"  {label:<12} {kind:<16} {len(share):5d} accounts  cot_share mean {share.mean():.3f}  {versus}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--simulator", type=Path, help="output folder of `distillguard simulate`")
     args = parser.parse_args()
+    if args.simulator is not None:
+        simulator_quality(args.simulator)
+    if args.count <= 0:
+        return
 
     timed("model training (once)", 1, trained_capability_model)
     frame = build_requests(args.count, args.seed)

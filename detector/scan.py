@@ -31,6 +31,7 @@ from detector.campaigns import (
 )
 from detector.campaigns.profile import one_row
 from detector.errors import DistillguardError
+from detector.review import precompute
 from detector.rules import load_rules
 from detector.scan_lock import scan_lock
 from detector.scan_stages import (
@@ -185,6 +186,12 @@ def scan(
     except BaseException as exc:
         _mark_failed(con, run_id, exc)
         raise
+    if options.review_tables:
+        # After the publish commit: a scan killed here keeps its results, and the dashboard
+        # rebuilds tables that lag behind the last finished scan when it starts.
+        started = time.perf_counter()
+        precompute(con)
+        seconds["review"] = round(time.perf_counter() - started, 3)
     return ScanSummary(**{**summary.__dict__, "seconds": seconds})
 
 
@@ -226,8 +233,8 @@ def _publish(
                 lines_updated.append(line)
             else:
                 unchanged += 1
-    current = {d.campaign_id for d in drafts}
-    closed = len(set(known.status) - current - known.retained(current))
+    # Newly closed: carried over this scan, but active (or unknown) before.
+    closed = sum(1 for cid in ctx.closed if known.state.get(cid, ("active",))[0] != "closed")
     watermark_ingest = previous_ingest if backfill else high_water
     stats.update({
         "ingest_run_id": watermark_ingest,
@@ -243,7 +250,7 @@ def _publish(
     )
     with store.transaction(con):
         publish(con, run_id=run_id, now=now, drafts=drafts, evidence=evidence, scores=scores,
-                hits=hits, known=known)
+                hits=hits, known=known, closed=ctx.closed)
         con.execute(
             "UPDATE scan_runs SET status = 'done', finished_at = ?, watermark = ?, stats = ?"
             " WHERE run_id = ?",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from detector.campaigns import (
     known_campaigns,
 )
 from detector.campaigns.evidence import with_signals
-from detector.campaigns.profile import query_frame
+from detector.campaigns.lifecycle import carry_closed
+from detector.campaigns.membership import MemberSupport, member_support, supported
+from detector.campaigns.profile import query_frame, table_exists
 from detector.errors import DistillguardError
 from detector.rules import DetectionRule, missing_features, rule_hits
 from detector.scoring import load_verdicts, score_entities
@@ -44,8 +46,10 @@ class ScanOptions:
     until: datetime | None = None
     rules_dir: Path | None = None
     campaign_params: CampaignParams = field(default_factory=CampaignParams)
+    member_support: MemberSupport | None = field(default_factory=MemberSupport)  # None: no pruning
     random_state: int = 0
     progress: bool = False
+    review_tables: bool = True      # rebuild the dashboard's precomputed tables after publishing
 
 
 @dataclass
@@ -61,6 +65,7 @@ class ScanContext:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     drafts: list[CampaignDraft] = field(default_factory=list)
     known: KnownCampaigns | None = None
+    closed: frozenset[str] = frozenset()
 
 
 Stage = tuple[str, Callable[[ScanContext], dict[str, Any]]]
@@ -132,16 +137,17 @@ def rules_stage(ctx: ScanContext) -> dict[str, Any]:
 
 
 def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
-    """Assemble campaigns, attach their evidence, and score every account seen."""
+    """Assemble campaigns, attach their evidence, carry closed ones, and score every account."""
     con = ctx.con
     verdicts = load_verdicts(con)
     known = known_campaigns(con)
     ctx.known = known
     accounts = ctx.frames["accounts"]
     orgs = _account_orgs(con) if verdicts.allowlisted_orgs else {}
+    membership, peripheral = _supported_membership(ctx)
     drafts = assemble_campaigns(
         accounts,
-        ctx.frames["membership"],
+        membership,
         ctx.frames["clusters"],
         ctx.frames["account_hits"],
         ctx.frames["cluster_hits"],
@@ -152,8 +158,28 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
         existing=known.members,
         reserved_ids=known.retained(set()),
         params=ctx.options.campaign_params,
+        previously_alerted=frozenset(c for c, a in known.alerted.items() if a),
+        confirmed_scores=[
+            known.score[c] for c in verdicts.confirmed_campaigns if c in known.score
+        ],
     )
-    drafts = [with_signals(d, explain(d, accounts, ctx.frames["clusters"], ctx.rules)) for d in drafts]
+    drafts = [
+        with_signals(d, {
+            **explain(d, accounts, ctx.frames["clusters"], ctx.rules),
+            "peripheral_members_dropped": peripheral.get(d.unit, 0),
+        })
+        for d in drafts
+    ]
+    excluded = frozenset(verdicts.allowlisted_accounts) | frozenset(
+        a for a, org in orgs.items() if org in verdicts.allowlisted_orgs
+    )
+    end = query_frame(con, 'SELECT max("timestamp") AS t FROM requests').get_column("t")
+    carried = carry_closed(
+        known, drafts, verdicts, excluded, data_end=end[0] if end.len() else None,
+        close_after=timedelta(hours=ctx.options.campaign_params.close_after_hours),
+    )
+    ctx.closed = frozenset(d.campaign_id for d in carried)
+    drafts = sorted([*drafts, *carried], key=lambda d: (-d.score, d.campaign_id))
     ctx.drafts = drafts
     seen = _accounts_seen(con, accounts)
     ctx.frames["scores"] = account_scores(
@@ -163,7 +189,36 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
     return {
         "campaigns": len(drafts),
         "alerted": sum(d.alerted for d in drafts),
+        "closed": len(carried),
+        "peripheral_members_dropped": sum(peripheral.values()),
         "accounts_scored": ctx.frames["scores"].height,
+    }
+
+
+def _supported_membership(ctx: ScanContext) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Cluster membership without the members of suspicious clusters that do not carry the
+    campaign (`detector.campaigns.membership`), and per unit key how many were dropped.
+
+    Dropped members leave the cluster and are judged on their own evidence as lone accounts.
+    """
+    membership = ctx.frames["membership"]
+    support = ctx.options.member_support
+    suspicious = ctx.frames["cluster_hits"].get_column("entity_id").unique().to_list()
+    if support is None or not suspicious or membership.is_empty():
+        return membership, {}
+    if not (table_exists(ctx.con, "account_day_attributes") or table_exists(ctx.con, "account_edges")):
+        return membership, {}  # nothing to judge membership by: trust the graph stage
+    candidates = membership.filter(pl.col("cluster_id").is_in(suspicious))
+    groups = candidates.group_by("cluster_id").agg(pl.col("account_id")).sort("cluster_id")
+    units = [(f"cluster:{cid}", members) for cid, members in groups.iter_rows()]
+    frame = member_support(ctx.con, units, support)
+    kept = supported(frame, {u: len(m) for u, m in units}, support)
+    dropped = candidates.with_columns(
+        pl.concat_str(pl.lit("cluster:"), pl.col("cluster_id")).alias("unit")
+    ).join(kept.select("unit", "account_id"), on=["unit", "account_id"], how="anti")
+    counts = dict(dropped.group_by("unit").len().iter_rows())
+    return membership.join(dropped.select("account_id"), on="account_id", how="anti"), {
+        str(k): int(v) for k, v in counts.items()
     }
 
 

@@ -17,6 +17,7 @@ import polars as pl
 from detector.campaigns.identity import Candidate, alert_id_for, assign_ids
 from detector.campaigns.params import CampaignParams
 from detector.rules.schema import ATLAS_TECHNIQUE, LEVEL_RANK, LEVELS, DetectionRule
+from detector.scoring.calibration import calibrated_threshold
 from detector.scoring.verdicts import Verdicts
 
 
@@ -157,12 +158,19 @@ def assemble_campaigns(
     existing: Mapping[str, frozenset[str]] | None = None,
     reserved_ids: frozenset[str] = frozenset(),
     params: CampaignParams | None = None,
+    previously_alerted: frozenset[str] = frozenset(),
+    confirmed_scores: Sequence[float] = (),
 ) -> list[CampaignDraft]:
     """Decide the campaigns of this scan and give each a stable id.
 
     `accounts` holds `account_id`, `anomaly_score` and (optionally) `requests` and the account
     features; `first_seen_rank` orders accounts by first activity (for the core members that
     name a new campaign); `existing` maps known campaign ids to their members.
+
+    A campaign alerts when its score reaches the alert threshold, calibrated down to the lowest
+    score an analyst confirmed (`confirmed_scores`, plus this scan's scores of confirmed
+    campaigns and of units holding confirmed accounts); a campaign in `previously_alerted`
+    stays alerted within `alert_hysteresis` below it; a dismissed one never alerts.
     """
     verdicts = verdicts or Verdicts()
     params = params or CampaignParams()
@@ -175,8 +183,10 @@ def assemble_campaigns(
     decided: list[tuple[_Unit, tuple[str, ...], list[DetectionRule]]] = []
     for unit in _units(accounts, membership, cluster_rows, account_hits, cluster_hits, params):
         fired = [by_id[r] for r in unit.rules if r in by_id]
-        needed = params.min_single_signals if unit.single else params.min_signals
-        if len({r.signal for r in fired}) < needed:
+        fired_families = {r.signal for r in fired}
+        coordinated = not unit.single and not fired_families.isdisjoint(params.coordination_families)
+        needed = params.min_signals if coordinated else params.min_single_signals
+        if len(fired_families) < needed:
             continue
         kept = tuple(m for m in unit.members if m not in excluded)
         if not kept:
@@ -192,13 +202,33 @@ def assemble_campaigns(
         for unit, kept, _ in decided
     ]
     ids = assign_ids(candidates, existing or {}, match_jaccard=params.match_jaccard, reserved=reserved_ids)
+    scores = {
+        unit.key: round(
+            params.anomaly_weight * unit.anomaly
+            + (1 - params.anomaly_weight) * evidence_strength(fired, params.level_weights),
+            4,
+        )
+        for unit, _, fired in decided
+    }
+    confirmed_now = [
+        scores[unit.key] for unit, kept, _ in decided
+        if ids[unit.key] in verdicts.confirmed_campaigns
+        or not verdicts.confirmed_accounts.isdisjoint(kept)
+    ]
+    threshold = calibrated_threshold(
+        params.alert_threshold, params.min_alert_threshold, [*confirmed_scores, *confirmed_now]
+    )
     drafts: list[CampaignDraft] = []
     for unit, kept, fired in decided:
         families = tuple(sorted({r.signal for r in fired}))
-        evidence = evidence_strength(fired, params.level_weights)
-        score = round(params.anomaly_weight * unit.anomaly + (1 - params.anomaly_weight) * evidence, 4)
+        score = scores[unit.key]
         campaign_id = ids[unit.key]
         status = verdicts.campaign_status(campaign_id)
+        alerted = status != "dismissed" and (
+            status == "confirmed"
+            or score >= threshold
+            or (campaign_id in previously_alerted and score >= threshold - params.alert_hysteresis)
+        )
         tags = sorted({ATLAS_TECHNIQUE, *(t for r in fired for t in r.tags),
                        *(f"distillguard.signal.{f}" for f in families)})
         drafts.append(CampaignDraft(
@@ -211,8 +241,9 @@ def assemble_campaigns(
             score=score,
             anomaly_score=round(unit.anomaly, 4),
             severity=severity_for(fired, len(families), score),
-            alerted=status != "dismissed",
+            alerted=alerted,
             status=status,
             tags=tuple(tags),
+            signals={"alert_threshold": threshold},
         ))
     return sorted(drafts, key=lambda d: (-d.score, d.campaign_id))

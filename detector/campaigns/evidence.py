@@ -228,7 +228,8 @@ def _gather(
 
 
 def with_signals(draft: CampaignDraft, signals: dict[str, Any]) -> CampaignDraft:
-    return replace(draft, signals=signals)
+    """The draft with `signals` merged over the ones it already carries."""
+    return replace(draft, signals={**draft.signals, **signals})
 
 
 def to_json(value: Any) -> str:

@@ -22,9 +22,26 @@ class CampaignParams:
     min_signals: int = 2
     min_single_signals: int = 3
     min_cluster_members: int = 2
+    # What makes a cluster a campaign rather than a few alike customers is coordination across
+    # accounts: shared templates, infrastructure or account metadata. A cluster whose fired
+    # families hold none of these is judged like one entity (min_single_signals families).
+    coordination_families: frozenset[str] = frozenset({"template", "infrastructure", "metadata"})
     # Score = anomaly_weight * anomaly + (1 - anomaly_weight) * evidence, where evidence is a
     # noisy-OR over families of the strongest fired rule's level weight in each family.
     anomaly_weight: float = 0.35
+    # A campaign alerts when its score reaches alert_threshold. Analysts' confirmed campaigns
+    # lower it (never below min_alert_threshold): the threshold may not sit above the score of
+    # a campaign an analyst confirmed. An alert once raised stays raised while its campaign is
+    # found (hysteresis); only a verdict withdraws it.
+    alert_threshold: float = 0.5
+    min_alert_threshold: float = 0.3
+    # A campaign alerted before stays alerted while its score stays within this margin below
+    # the threshold, so a score hovering at the threshold does not flap.
+    alert_hysteresis: float = 0.1
+    # A campaign the scan no longer finds is *closed* (kept, alert and all) when its accounts
+    # have been silent this many hours before the newest request in the store; otherwise its
+    # evidence is gone while its accounts are still active and it is withdrawn.
+    close_after_hours: float = 24.0
     level_weights: dict[str, float] = field(default_factory=_level_weights)
     # A new candidate keeps an existing campaign's id when Jaccard >= match_jaccard, or when it
     # holds a majority of the old campaign's members (the campaign grew).

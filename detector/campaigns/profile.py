@@ -45,7 +45,7 @@ def table_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
 
 
 def query_frame(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | dict[str, object] | None = None
 ) -> pl.DataFrame:
     """Run `sql` and return its result as a polars frame (through Arrow)."""
     table = con.sql(sql, params=params or None).to_arrow_table()

@@ -6,9 +6,11 @@ confirmed or dismissed: their verdict is history worth keeping.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -23,6 +25,14 @@ DERIVED_DDL = (
         entity_id    VARCHAR NOT NULL,
         rule_id      VARCHAR NOT NULL,
         scan_run_id  BIGINT
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS campaign_lifecycle (
+        campaign_id  VARCHAR NOT NULL,
+        state        VARCHAR NOT NULL,   -- 'active' (found by the last scan) or 'closed'
+        since_run    BIGINT,             -- the scan that put the campaign in this state
+        since_at     TIMESTAMPTZ
     )
     """,
     """
@@ -46,6 +56,12 @@ class KnownCampaigns:
     alerted: dict[str, bool]
     created_at: dict[str, datetime]
     score: dict[str, float]
+    severity: dict[str, str] = field(default_factory=dict)
+    rules: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    signals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    state: dict[str, tuple[str, int | None, datetime | None]] = field(default_factory=dict)
+    last_seen: dict[str, datetime | None] = field(default_factory=dict)
 
     def retained(self, current: set[str]) -> frozenset[str]:
         """Ids kept although this scan did not find them again: those with a verdict."""
@@ -64,13 +80,30 @@ def known_campaigns(con: duckdb.DuckDBPyConnection) -> KnownCampaigns:
     members: dict[str, set[str]] = {}
     for cid, account in con.execute("SELECT campaign_id, account_id FROM campaign_accounts").fetchall():
         members.setdefault(str(cid), set()).add(str(account))
-    rows = con.execute("SELECT campaign_id, status, alerted, created_at, score FROM campaigns").fetchall()
+    rows = con.execute(
+        "SELECT campaign_id, status, alerted, created_at, score, severity, rules, tags, signals,"
+        " last_seen FROM campaigns"
+    ).fetchall()
+    state = {
+        str(r[0]): (str(r[1]), r[2], r[3])
+        for r in con.execute("SELECT campaign_id, state, since_run, since_at FROM campaign_lifecycle").fetchall()
+    }
+
+    def parsed(text: Any, default: Any) -> Any:
+        return json.loads(text) if isinstance(text, str) and text else default
+
     return KnownCampaigns(
         members={cid: frozenset(m) for cid, m in members.items()},
         status={str(r[0]): str(r[1]) for r in rows},
         alerted={str(r[0]): bool(r[2]) for r in rows},
         created_at={str(r[0]): r[3] for r in rows},
         score={str(r[0]): float(r[4]) for r in rows},
+        severity={str(r[0]): str(r[5]) for r in rows},
+        rules={str(r[0]): tuple(parsed(r[6], [])) for r in rows},
+        tags={str(r[0]): tuple(parsed(r[7], [])) for r in rows},
+        signals={str(r[0]): dict(parsed(r[8], {})) for r in rows},
+        state=state,
+        last_seen={str(r[0]): r[9] for r in rows},
     )
 
 
@@ -91,8 +124,13 @@ def publish(
     scores: pl.DataFrame,
     hits: pl.DataFrame,
     known: KnownCampaigns,
+    closed: frozenset[str] = frozenset(),
 ) -> None:
-    """Replace the scan outputs with this scan's; the caller wraps it in a transaction."""
+    """Replace the scan outputs with this scan's; the caller wraps it in a transaction.
+
+    `closed` names the drafts carried over from earlier scans (see `carry_closed`): their
+    lifecycle state becomes (or stays) 'closed'; every other draft is 'active'.
+    """
     current = {d.campaign_id for d in drafts}
     keep = sorted(known.retained(current))
     con.execute("DELETE FROM campaign_accounts WHERE NOT list_contains(?::VARCHAR[], campaign_id)", [keep])
@@ -135,6 +173,15 @@ def publish(
             " CAST(contributions AS JSON), ? FROM publish_scores_v",
             [run_id],
         )
+        lifecycle = []
+        for d in drafts:
+            state = "closed" if d.campaign_id in closed else "active"
+            old = known.state.get(d.campaign_id)
+            since_run, since_at = (old[1], old[2]) if old and old[0] == state else (run_id, now)
+            lifecycle.append((d.campaign_id, state, since_run, since_at))
+        con.execute("DELETE FROM campaign_lifecycle")
+        if lifecycle:
+            con.executemany("INSERT INTO campaign_lifecycle VALUES (?, ?, ?, ?)", lifecycle)
         con.execute("DELETE FROM rule_hits")
         con.execute(
             "INSERT INTO rule_hits SELECT entity_type, entity_id, rule_id, ? FROM publish_hits_v",

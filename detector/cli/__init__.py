@@ -1,6 +1,7 @@
 """`distillguard`: a thin command line over the `detector` API."""
 
 from detector.cli import (  # noqa: F401  (importing a module registers its command)
+    dashboard_cmd,
     evaluate_cmd,
     export_cmd,
     ingest_cmd,

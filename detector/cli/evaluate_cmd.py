@@ -11,15 +11,24 @@ from detector import store
 from detector.cli.app import DEFAULT_DB_PATH, DbOption, app, reports_errors
 from detector.errors import InputError
 from detector.evaluate import BaselineConfig, evaluate, load_truth, render_text
+from detector.evaluate.stored_truth import truth_from_store as truth_from_store_frame
 
 
 @app.command("evaluate")
 @reports_errors
 def evaluate_command(
     truth: Annotated[
-        Path,
+        Path | None,
         typer.Option("--truth", help="Ground truth CSV with header account_id,label,kind."),
-    ],
+    ] = None,
+    truth_from_store: Annotated[
+        str | None,
+        typer.Option(
+            "--truth-from-store",
+            help="Read truth from this per-request label kept in requests.extra "
+            "(e.g. campaign_label of a mapped peer dataset; null is benign).",
+        ),
+    ] = None,
     json_out: Annotated[
         Path | None,
         typer.Option("--json", help="Also write the figures as JSON to this path."),
@@ -32,13 +41,20 @@ def evaluate_command(
     Prints account-level precision, recall, F1, PR-AUC and ROC-AUC for the scan and for three baselines (top-k by volume, IsolationForest on volume features, CoT keyword match), per-campaign recall and alerts, alert purity and fragmentation, and the false-positive rate per benign population.
 
     Example: distillguard evaluate --truth sim/truth.csv --json eval.json
+
+    Example: distillguard evaluate --truth-from-store campaign_label
     """
-    truth_frame = load_truth(truth)  # fail on a bad truth file before touching the store
+    if (truth is None) == (truth_from_store is None):
+        typer.echo("error: give exactly one of --truth and --truth-from-store", err=True)
+        raise typer.Exit(2)
+    if truth is not None:
+        truth_frame = load_truth(truth)  # fail on a bad truth file before touching the store
     con = store.connect(db, read_only=True)
     try:
-        report = evaluate(
-            con, truth_frame, config=BaselineConfig(seed=seed), truth_source=str(truth)
-        )
+        if truth_from_store is not None:
+            truth_frame = truth_from_store_frame(con, truth_from_store)
+        source = str(truth) if truth is not None else f"store:{truth_from_store}"
+        report = evaluate(con, truth_frame, config=BaselineConfig(seed=seed), truth_source=source)
     finally:
         con.close()
     render_text(report)

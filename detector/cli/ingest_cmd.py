@@ -16,6 +16,8 @@ class FormatName(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
     parquet = "parquet"
+    otel = "otel"
+    litellm = "litellm"
 
 
 def _line(label: str, read: int, stored: int, duplicates: int, quarantined: int) -> str:
@@ -35,8 +37,32 @@ def ingest_command(
     ] = None,
     fmt: Annotated[
         FormatName,
-        typer.Option("--format", help="Input format; auto detects by content and extension."),
+        typer.Option(
+            "--format",
+            help="Input format; auto detects by content and extension (OpenTelemetry OTLP JSON "
+            "Lines and LiteLLM spend logs included).",
+        ),
     ] = FormatName.auto,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="FIELD=COLUMN: read canonical FIELD from COLUMN (repeatable); "
+            "request_id=@derive[:COL,...] derives stable ids.",
+        ),
+    ] = None,
+    map_file: Annotated[
+        Path | None,
+        typer.Option("--map-file", help="YAML column mapping, e.g. data/mappings/glasswally.yaml."),
+    ] = None,
+    account_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--account-from",
+            help="Attribute (otel; default user.id then enduser.id) or column (litellm; default "
+            "user then api_key) naming the account; repeat for fallbacks.",
+        ),
+    ] = None,
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
     """Load request logs into the store; bad records go to the quarantine, nothing is lost.
@@ -45,29 +71,59 @@ def ingest_command(
     Each file is loaded in one transaction; ingesting a file again stores nothing new.
 
     Example: distillguard ingest logs/2026-03-*.jsonl.gz --accounts accounts.csv --db logs.duckdb
+
+    Example: distillguard ingest labeled_5k.jsonl --map-file data/mappings/glasswally.yaml
     """
-    ingest_and_report(db, paths, accounts, fmt=fmt.value)
+    ingest_and_report(
+        db,
+        paths,
+        accounts,
+        fmt=fmt.value,
+        maps=maps or [],
+        map_file=map_file,
+        account_from=account_from or [],
+    )
 
 
 def ingest_and_report(
-    db: Path, paths: list[Path], accounts: Path | None, *, fmt: str = "auto"
+    db: Path,
+    paths: list[Path],
+    accounts: Path | None,
+    *,
+    fmt: str = "auto",
+    maps: list[str] | None = None,
+    map_file: Path | None = None,
+    account_from: list[str] | None = None,
 ) -> None:
     """Ingest request files (and an accounts file) into the store and print the counts."""
     from detector import store  # imported here: keeps `distillguard --help` fast
-    from detector.ingest import check_readable, ingest_accounts, ingest_files
+    from detector.ingest import check_readable, ingest_accounts
+    from detector.ingest.mapping import load_mapping, parse_map_options
+    from detector.ingest.sources import SourceOptions, account_keys, ingest_sources
 
+    mapping = load_mapping(map_file) if map_file is not None else None
+    if maps:
+        extra = parse_map_options(maps)
+        mapping = mapping.merged(extra) if mapping is not None else extra
+    options = SourceOptions(fmt=fmt, mapping=mapping, account_keys=account_keys(account_from))
     check_readable([*paths, *([accounts] if accounts else [])])  # before the store is touched
     progress = stderr_is_tty()
     con = store.connect(db)
+    skipped: dict[str, int] = {}
     try:
-        results = ingest_files(con, paths, fmt=fmt, progress=progress)
+        sourced = ingest_sources(con, paths, options, progress=progress)
+        results = [item.result for item in sourced]
+        skipped = {item.result.source: item.skipped for item in sourced if item.skipped}
         if accounts is not None:
+            fmt = "auto" if fmt in ("otel", "litellm") else fmt
             results.append(ingest_accounts(con, accounts, fmt=fmt, progress=progress))
     finally:
         con.close()
     for result in results:
         label = f"{result.source} ({result.kind}, {result.format})"
         typer.echo(_line(label, result.read, result.stored, result.duplicates, result.quarantined))
+        if result.source in skipped:
+            typer.echo(f"  skipped {skipped[result.source]:,} spans that are not GenAI inference")
     requests = [r for r in results if r.kind == "requests"]
     if len(requests) > 1:
         typer.echo(

@@ -71,6 +71,13 @@ def scan(
     fail_on_alert: Annotated[
         bool, typer.Option("--fail-on-alert", help="Exit 1 when the scan raised new alerts.")
     ] = False,
+    review_tables: Annotated[
+        bool, typer.Option(
+            "--review-tables/--no-review-tables",
+            help="Rebuild the review dashboard's tables after the scan (the dashboard also "
+            "rebuilds them on start when they lag behind).",
+        )
+    ] = True,
 ) -> None:
     """Find distillation campaigns in what arrived since the last scan, and update alerts.
 
@@ -85,7 +92,7 @@ def scan(
         raise DistillguardError("--since must be before --until")
     if not db.exists():
         raise DistillguardError(f"no store at {db}; ingest logs first")
-    summary = run_scan(db, ScanOptions(since=start, until=end))
+    summary = run_scan(db, ScanOptions(since=start, until=end, review_tables=review_tables))
     typer.echo(render(summary))
     if fail_on_alert and summary.new_alerts:
         raise typer.Exit(code=1)

@@ -8,7 +8,7 @@ label is the argmax of softmax(MODEL_TEMPERATURE * log p_c + RULE_LOGIT_SCALE * 
 probability is the confidence. The model is tempered (p ** 0.35) because it is over-confident
 on prompts unlike its training data (short, or from unseen templates); a rule of weight 0.7
 then outweighs a model probability ratio of up to e^(4 * 0.7 / 0.35), about 3,000.
-Work is done once per distinct prompt, system prompt and tool list.
+Work is done once per distinct prompt, system prompt and tool list of a batch.
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ import polars as pl
 from detector.features.capability_accounts import account_capability_features
 from detector.features.capability_model import CapabilityModel, trained_capability_model
 from detector.features.capability_taxonomy import Taxonomy, load_taxonomy
+from detector.features.distinct import distinct_texts
 
-__all__ = ["account_capability_features", "classify_requests"]
+__all__ = [
+    "account_capability_features",
+    "classify_requests",
+    "combine_evidence",
+    "model_log_odds",
+    "rule_miss",
+    "tool_miss",
+]
 
 RULE_LOGIT_SCALE = 4.0
 MODEL_TEMPERATURE = 0.35
@@ -49,35 +57,37 @@ def classify_requests(
 
 
 def _classify_batch(frame: pl.DataFrame, taxonomy: Taxonomy, model: CapabilityModel) -> pl.DataFrame:
-    frame = frame.select(
-        "request_id",
-        pl.col("prompt").fill_null("").str.head(RULE_CHARS).str.to_lowercase(),
-        pl.col("system_prompt").fill_null("").str.head(RULE_CHARS).str.to_lowercase(),
-        tool_names(pl.col("tools")).str.to_lowercase().alias("tool_names"),
+    prompts = distinct_texts(frame.get_column("prompt"))
+    systems = distinct_texts(frame.get_column("system_prompt"))
+    tools = distinct_texts(frame.get_column("tools"))
+    lowered_prompts = prompts.values.str.head(RULE_CHARS).str.to_lowercase()
+    lowered_systems = systems.values.str.head(RULE_CHARS).str.to_lowercase()
+    labels, confidence = combine_evidence(
+        taxonomy,
+        model_log_odds(model, lowered_prompts, taxonomy)[prompts.index],
+        rule_miss(lowered_prompts, taxonomy, 1.0)[prompts.index]
+        * rule_miss(lowered_systems, taxonomy, SYSTEM_PROMPT_FACTOR)[systems.index]
+        * tool_miss(tools.values, taxonomy)[tools.index],
     )
-    prompt_first, prompt_index = _distinct(frame.get_column("prompt"))
-    distinct_prompts = frame.get_column("prompt").gather(prompt_first)
-    log_odds = MODEL_TEMPERATURE * np.log(_model_probabilities(model, distinct_prompts, taxonomy) + PROBABILITY_FLOOR)
-    miss = _rule_miss(distinct_prompts, taxonomy, factor=1.0)[prompt_index]
+    return pl.DataFrame(
+        {"request_id": frame.get_column("request_id"), "capability": labels, "capability_confidence": confidence}
+    )
 
-    system_first, system_index = _distinct(frame.get_column("system_prompt"))
-    miss *= _rule_miss(frame.get_column("system_prompt").gather(system_first), taxonomy, SYSTEM_PROMPT_FACTOR)[system_index]
 
-    tools_first, tools_index = _distinct(frame.get_column("tool_names"))
-    miss *= _tool_miss(frame.get_column("tool_names").gather(tools_first), taxonomy)[tools_index]
+def model_log_odds(model: CapabilityModel, lowered: pl.Series, taxonomy: Taxonomy) -> np.ndarray:
+    """Tempered log-probabilities of the text model, (texts x capabilities) in taxonomy order."""
+    return MODEL_TEMPERATURE * np.log(_model_probabilities(model, lowered, taxonomy) + PROBABILITY_FLOOR)
 
-    logits = log_odds[prompt_index] + RULE_LOGIT_SCALE * (1.0 - miss)
+
+def combine_evidence(taxonomy: Taxonomy, log_odds: np.ndarray, miss: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+    """Label and confidence per row from model log-odds and the rules' miss products (rows x capabilities)."""
+    logits = log_odds + RULE_LOGIT_SCALE * (1.0 - miss)
     logits -= logits.max(axis=1, keepdims=True)
     probabilities = np.exp(logits)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     best = probabilities.argmax(axis=1)
-    return pl.DataFrame(
-        {
-            "request_id": frame.get_column("request_id"),
-            "capability": pl.Series(np.asarray(taxonomy.names, dtype=object)[best], dtype=pl.String),
-            "capability_confidence": probabilities[np.arange(len(best)), best],
-        }
-    )
+    labels = pl.Series("capability", list(taxonomy.names), dtype=pl.String).gather(best)
+    return labels, probabilities[np.arange(len(best)), best]
 
 
 def tool_names(tools: pl.Expr) -> pl.Expr:
@@ -86,12 +96,6 @@ def tool_names(tools: pl.Expr) -> pl.Expr:
     plain_names = tools.str.extract_all(r'"[^"]*"').list.join(" ")
     defined_names = tools.str.extract_all(r'"name"\s*:\s*"[^"]*"').list.join(" ").str.replace_all(r'"name"\s*:\s*', "")
     return pl.when(tools.str.contains(r'^\s*\[\s*"')).then(plain_names).otherwise(defined_names).str.replace_all('"', "")
-
-
-def _distinct(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Row of the first occurrence of each distinct text, and each row's distinct index."""
-    _, first, inverse = np.unique(texts.hash(seed=7).to_numpy(), return_index=True, return_inverse=True)
-    return first, inverse.ravel()
 
 
 def _model_probabilities(model: CapabilityModel, texts: pl.Series, taxonomy: Taxonomy) -> np.ndarray:
@@ -105,7 +109,7 @@ def _model_probabilities(model: CapabilityModel, texts: pl.Series, taxonomy: Tax
     return out
 
 
-def _rule_miss(texts: pl.Series, taxonomy: Taxonomy, factor: float) -> np.ndarray:
+def rule_miss(texts: pl.Series, taxonomy: Taxonomy, factor: float) -> np.ndarray:
     """prod(1 - factor * weight) over the rules of each capability that fire on lowercased `texts`."""
     window = pl.col("text")
     columns = []
@@ -117,7 +121,9 @@ def _rule_miss(texts: pl.Series, taxonomy: Taxonomy, factor: float) -> np.ndarra
     return pl.DataFrame({"text": texts}).select(columns).to_numpy().astype(np.float64)
 
 
-def _tool_miss(names: pl.Series, taxonomy: Taxonomy) -> np.ndarray:
+def tool_miss(tools: pl.Series, taxonomy: Taxonomy) -> np.ndarray:
+    """prod(1 - tool weight) per capability whose tool pattern matches the tools offered (JSON text)."""
+    names = pl.DataFrame({"tools": tools}).select(tool_names(pl.col("tools")).str.to_lowercase()).to_series()
     columns = []
     for capability in taxonomy.capabilities:
         regex = capability.tool_regex

@@ -25,26 +25,55 @@ def account_capability_features(
     and `cot_intensity` (mean cot_score). Labels outside the taxonomy count as `other`.
     """
     taxonomy = load_taxonomy() if taxonomy is None else taxonomy
+    counts = request_features.group_by("account_id", "capability").agg(pl.len().alias("requests"))
+    cot = request_features.group_by("account_id").agg(
+        pl.len().alias("requests"),
+        (pl.col("cot_score").fill_null(0.0) >= COT_SHARE_THRESHOLD).sum().alias("cot_requests"),
+        pl.col("cot_score").fill_null(0.0).sum().alias("cot_score_sum"),
+    )
+    return account_capability_from_counts(counts, cot, taxonomy, population)
+
+
+def account_capability_from_counts(
+    counts: pl.DataFrame,
+    cot: pl.DataFrame,
+    taxonomy: Taxonomy | None = None,
+    population: Mapping[str, float] | None = None,
+) -> pl.DataFrame:
+    """The columns of `account_capability_features` from per-account counts.
+
+    `counts` has rows (account_id, capability, requests); `cot` has one row per account with
+    requests, cot_requests (score >= COT_SHARE_THRESHOLD) and cot_score_sum. Accounts of `cot`
+    without capability counts get zero shares.
+    """
+    taxonomy = load_taxonomy() if taxonomy is None else taxonomy
     names = list(taxonomy.names)
     fallback = "other" if "other" in names else names[-1]
-    rows = request_features.select(
+    labelled = counts.select(
         "account_id",
         pl.when(pl.col("capability").is_in(names)).then(pl.col("capability")).otherwise(pl.lit(fallback)).alias("capability"),
-        pl.col("cot_score").fill_null(0.0),
+        pl.col("requests").cast(pl.Float64),
     )
     per_account = (
-        rows.group_by("account_id")
-        .agg(
-            *[(pl.col("capability") == name).sum().alias(name) for name in names],
-            (pl.col("cot_score") >= COT_SHARE_THRESHOLD).mean().alias("cot_share"),
-            pl.col("cot_score").mean().alias("cot_intensity"),
+        cot.select(
+            "account_id",
+            (pl.col("cot_requests") / pl.col("requests")).cast(pl.Float64).alias("cot_share"),
+            (pl.col("cot_score_sum") / pl.col("requests")).cast(pl.Float64).alias("cot_intensity"),
         )
+        .join(
+            labelled.group_by("account_id").agg(
+                *[pl.col("requests").filter(pl.col("capability") == name).sum().alias(name) for name in names]
+            ),
+            on="account_id",
+            how="left",
+        )
+        .with_columns(pl.col(names).fill_null(0.0))
         .sort("account_id")
     )
-    counts = per_account.select(names).to_numpy().astype(np.float64)
-    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    matrix = per_account.select(names).to_numpy().astype(np.float64)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1.0)
     if population is None:
-        reference = counts.sum(axis=0) / max(counts.sum(), 1.0)
+        reference = matrix.sum(axis=0) / max(matrix.sum(), 1.0)
     else:
         reference = np.array([float(population.get(name, 0.0)) for name in names])
         reference = reference / max(reference.sum(), np.finfo(float).tiny)

@@ -3,14 +3,17 @@
 A request's score is the noisy-OR of the weights of the rules that fire on its prompt or
 system prompt: `1 - prod(1 - weight)`. A casual "think step by step" alone scores its small
 weight (0.15); elaborate elicitation (full reasoning in tags, every step, rubric grading)
-combines into a score above 0.7. Each rule is one Rust-regex `str.contains` over a whole column.
+combines into a score above 0.7. Each rule is one Rust-regex `str.contains` over a column of
+distinct lowercased texts: prompts repeat heavily, so each distinct text is matched once.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from detector.features.cot_rules import CotRule, load_cot_rules
+from detector.features.distinct import distinct_texts
 
 # A request counts towards an account's `cot_share` from this score up: more than the casual
 # cue alone, e.g. one strong rule (hidden reasoning, tags, student model) or two moderate ones.
@@ -35,49 +38,46 @@ def cot_elicitation_scores(frame: pl.DataFrame, rules: tuple[CotRule, ...] | Non
 
 
 def _score_batch(frame: pl.DataFrame, rules: tuple[CotRule, ...]) -> pl.DataFrame:
-    texts = frame.select(
-        "request_id",
-        _scan_window(pl.col("prompt")).str.to_lowercase().alias("prompt"),
-        pl.col("system_prompt").fill_null("").str.to_lowercase(),
-    )
-    prompt_hits = _rule_hits(texts.get_column("prompt"), rules)
-    # System prompts repeat across many requests: match each distinct one once.
-    systems = texts.get_column("system_prompt").unique()
-    system_hits = pl.concat([pl.DataFrame({"system_prompt": systems}), _rule_hits(systems, rules)], how="horizontal")
-    per_request = texts.select("system_prompt").join(system_hits, on="system_prompt", how="left", maintain_order="left")
-    fired = [(prompt_hits.get_column(rule.id) | per_request.get_column(rule.id)).alias(rule.id) for rule in rules]
-    matched = pl.DataFrame(fired) if fired else pl.DataFrame({"_": [None] * frame.height})
-    return pl.concat([frame.select("request_id"), matched], how="horizontal").select(
-        "request_id",
-        _noisy_or(rules).alias("cot_score"),
-        _fired_ids(rules).alias("cot_rules"),
-    )
+    prompts = distinct_texts(frame.get_column("prompt"))
+    systems = distinct_texts(frame.get_column("system_prompt"))
+    prompt_hits = rule_hits(lowered_window(prompts.values), rules)[prompts.index]
+    system_hits = rule_hits(lowered_window(systems.values), rules)[systems.index]
+    fired = prompt_hits | system_hits
+    matched = pl.DataFrame({rule.id: fired[:, j] for j, rule in enumerate(rules)}, schema={rule.id: pl.Boolean for rule in rules})
+    return pl.DataFrame(
+        {"request_id": frame.get_column("request_id"), "cot_score": noisy_or(fired, rules)}
+    ).with_columns(_fired_ids(rules, matched).alias("cot_rules"))
 
 
-def _scan_window(text: pl.Expr) -> pl.Expr:
-    text = text.fill_null("")
+def lowered_window(texts: pl.Series) -> pl.Series:
+    """The lowercased head and tail of each text, the part the CoT rules (and capability rules) read."""
+    text = pl.col("t").fill_null("")
     long = text.str.len_chars() > HEAD_CHARS + TAIL_CHARS
-    return pl.when(long).then(text.str.head(HEAD_CHARS) + "\n" + text.str.tail(TAIL_CHARS)).otherwise(text)
+    window = pl.when(long).then(text.str.head(HEAD_CHARS) + "\n" + text.str.tail(TAIL_CHARS)).otherwise(text)
+    return pl.DataFrame({"t": texts}).select(window.str.to_lowercase()).to_series()
 
 
-def _rule_hits(texts: pl.Series, rules: tuple[CotRule, ...]) -> pl.DataFrame:
-    """One boolean column per rule over lowercased `texts` (rules run in parallel)."""
-    return pl.DataFrame({"text": texts}).select(
-        pl.col("text").str.contains(rule.regex).alias(rule.id) for rule in rules
+def rule_hits(lowered: pl.Series, rules: tuple[CotRule, ...]) -> np.ndarray:
+    """A (texts x rules) boolean matrix: which rule fires on each lowercased text (rules run in parallel)."""
+    if not rules or lowered.len() == 0:
+        return np.zeros((lowered.len(), len(rules)), dtype=bool)
+    hits = pl.DataFrame({"text": lowered}).select(
+        pl.col("text").str.contains(rule.regex).fill_null(False).alias(rule.id) for rule in rules
     )
+    return hits.to_numpy().astype(bool, copy=False).reshape(lowered.len(), len(rules))
 
 
-def _noisy_or(rules: tuple[CotRule, ...]) -> pl.Expr:
+def noisy_or(fired: np.ndarray, rules: tuple[CotRule, ...]) -> np.ndarray:
+    """`1 - prod(1 - weight)` over the rules that fired, per row of a (rows x rules) matrix."""
     if not rules:
-        return pl.lit(0.0)
-    miss = pl.lit(1.0)
-    for rule in rules:
-        miss = miss * pl.when(pl.col(rule.id)).then(1.0 - rule.weight).otherwise(1.0)
-    return (1.0 - miss).clip(0.0, 1.0)
+        return np.zeros(len(fired))
+    weights = np.array([rule.weight for rule in rules])
+    miss = np.where(fired, 1.0 - weights, 1.0).prod(axis=1)
+    return np.clip(1.0 - miss, 0.0, 1.0)
 
 
-def _fired_ids(rules: tuple[CotRule, ...]) -> pl.Expr:
+def _fired_ids(rules: tuple[CotRule, ...], matched: pl.DataFrame) -> pl.Expr:
     if not rules:
         return pl.lit([], dtype=pl.List(pl.String))
-    ids = [pl.when(pl.col(rule.id)).then(pl.lit(rule.id)) for rule in rules]
+    ids = [pl.when(matched.get_column(rule.id)).then(pl.lit(rule.id)) for rule in rules]
     return pl.concat_list(ids).list.drop_nulls()

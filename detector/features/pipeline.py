@@ -1,10 +1,13 @@
 """The feature stage, top to bottom: featurize new requests, recompute touched days, rebuild totals.
 
-1. Requests not yet in `request_features` (anti-join on request_id, within `since`/`until`)
-   are read in batches of whole UTC days (big days split by a hash of request_id), with their
-   prompts clipped to the windows the text features read.
-2. Per batch: template and system-prompt fingerprints (`templates`), capability and CoT
-   scores (`capability`, `cot`), one transaction per batch, so an interrupted run resumes.
+1. Requests not yet in `request_features` (within `since`/`until`) are found per UTC day: a day
+   whose request count equals its featurized count is done, others are anti-joined on
+   request_id within the day. They are read in batches of whole days (big days split by a hash
+   of request_id), with their prompts clipped to the windows the text features read.
+2. Per batch, on its distinct prompts and system prompts only (`distinct`): template and
+   system-prompt fingerprints (`templates`), capability and CoT scores (`labels`, which keeps
+   per-prompt evidence in `prompt_labels` so no prompt is scored twice); one transaction per
+   batch, so an interrupted run resumes.
 3. Per-day partials are rewritten for the days the new requests touch (plus the days whose
    model-pivot flags moved), in chunks of days that bound memory. Touched days are recorded
    in `feature_dirty_days` in the same transactions, so work cut short by a killed run is
@@ -27,6 +30,7 @@ import duckdb
 import polars as pl
 
 from detector.features.accounts import RARE_TEMPLATE_SHARE, rebuild_all_time
+from detector.features.distinct import DistinctTexts, distinct_texts
 from detector.features.normalize import (
     TEMPLATE_HEAD_CHARS,
     TEMPLATE_TAIL_CHARS,
@@ -49,7 +53,7 @@ _Item = TypeVar("_Item")
 class FeatureConfig:
     """Sizes and thresholds of a feature run; the defaults suit millions of requests."""
 
-    batch_rows: int = 200_000
+    batch_rows: int = 500_000
     partial_rows: int = 2_000_000
     template_head_chars: int = TEMPLATE_HEAD_CHARS
     template_tail_chars: int = TEMPLATE_TAIL_CHARS
@@ -100,7 +104,7 @@ def compute_features(
     with _timed(stats, "request_features"):
         for batch in _progress(batches, progress, "featurizing requests"):
             with transaction(con):
-                _featurize_batch(con, batch, config, stats)
+                _featurize_batch(con, batch, config, stats, (since, until))
     with _timed(stats, "day_partials"):
         stats.days_recomputed = _recompute_dirty_days(con, config, progress)
     stale = con.execute("SELECT count(*) FROM feature_dirty_days WHERE day IS NULL").fetchall()
@@ -114,7 +118,6 @@ def compute_features(
                 con.execute("DELETE FROM feature_dirty_days WHERE day IS NULL")
     else:
         stats.accounts = con.execute("SELECT count(*) FROM account_features").fetchall()[0][0]
-    con.execute("DROP TABLE IF EXISTS _dg_pending")
     return stats
 
 
@@ -124,6 +127,7 @@ def _recompute_dirty_days(
     """Rewrite the partials of every dirty day, chunk by chunk; return the number of days."""
     with transaction(con):
         _mark_dirty(con, refresh_model_first_seen(con))
+        _mark_dirty(con, _days_without_capability_partials(con))
     rows = con.execute(
         "SELECT DISTINCT day FROM feature_dirty_days WHERE day IS NOT NULL ORDER BY day"
     ).fetchall()
@@ -142,20 +146,46 @@ def _recompute_dirty_days(
 def _pending_days(
     con: duckdb.DuckDBPyConnection, since: datetime | None, until: datetime | None
 ) -> dict[date, int]:
-    """Materialize `_dg_pending` (new request ids, day, hash bucket); return counts per day."""
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _dg_pending AS
-        SELECT r.request_id, CAST(timezone('UTC', r."timestamp") AS DATE) AS day,
-               CAST(hash(r.request_id) % $buckets AS INTEGER) AS bucket
-        FROM requests r
-        WHERE ($since IS NULL OR r."timestamp" >= $since) AND ($until IS NULL OR r."timestamp" < $until)
-          AND NOT EXISTS (SELECT 1 FROM request_features f WHERE f.request_id = r.request_id)
-        """,
-        {"since": since, "until": until, "buckets": _HASH_BUCKETS},
-    )
-    rows = con.execute("SELECT day, count(*) FROM _dg_pending GROUP BY day ORDER BY day").fetchall()
-    return {day: int(count) for day, count in rows}
+    """Count the requests not yet featurized per UTC day (in [since, until)).
+
+    Days whose request count equals their featurized count are complete (features are only
+    ever added for stored requests), so only the other days are anti-joined by request_id.
+    """
+    window = {"since": since, "until": until}
+    counts = """
+        WITH stored AS (
+            SELECT CAST(timezone('UTC', "timestamp") AS DATE) AS day, count(*) AS n FROM requests
+            WHERE ($since IS NULL OR "timestamp" >= $since) AND ($until IS NULL OR "timestamp" < $until)
+            GROUP BY ALL
+        ), featurized AS (
+            SELECT day, count(*) AS n FROM request_features
+            WHERE ($since IS NULL OR "timestamp" >= $since) AND ($until IS NULL OR "timestamp" < $until)
+            GROUP BY ALL
+        )
+        SELECT s.day, s.n, coalesce(f.n, 0) FROM stored s LEFT JOIN featurized f USING (day)
+        WHERE s.n > coalesce(f.n, 0) ORDER BY s.day
+    """
+    pending: dict[date, int] = {}
+    for day, stored, featurized in con.execute(counts, window).fetchall():
+        if featurized == 0:
+            pending[day] = int(stored)
+            continue
+        row = con.execute(
+            f"SELECT count(*) FROM ({_PENDING_ROWS})",
+            {**window, **_day_range(day, day), "parts": 1, "part": 0, "buckets": _HASH_BUCKETS},
+        ).fetchall()
+        if row[0][0]:
+            pending[day] = int(row[0][0])
+    return pending
+
+
+def _day_range(first: date, last: date) -> dict[str, object]:
+    return {
+        "first_day": first,
+        "last_day": last,
+        "low": datetime.combine(first, clock.min, tzinfo=UTC),
+        "high": datetime.combine(last + timedelta(days=1), clock.min, tzinfo=UTC),
+    }
 
 
 def _plan_batches(day_counts: dict[date, int], batch_rows: int) -> list[_Batch]:
@@ -181,25 +211,38 @@ def _plan_batches(day_counts: dict[date, int], batch_rows: int) -> list[_Batch]:
     return batches
 
 
-_BATCH_ROWS = """
-SELECT r.request_id, r.account_id, r."timestamp", p.day,
+# Requests of whole UTC days (or one hash part of a big day) that have no features yet; the
+# anti-join reads only the same days of request_features, empty for new days.
+_PENDING_ROWS = """
+SELECT r.* FROM requests r
+WHERE r."timestamp" >= $low AND r."timestamp" < $high
+  AND ($since IS NULL OR r."timestamp" >= $since) AND ($until IS NULL OR r."timestamp" < $until)
+  AND ($parts = 1 OR hash(r.request_id) % $buckets % $parts = $part)
+  AND NOT EXISTS (
+      SELECT 1 FROM request_features f
+      WHERE f.day BETWEEN $first_day AND $last_day AND f.request_id = r.request_id
+  )
+"""
+
+_BATCH_ROWS = f"""
+SELECT r.request_id, r.account_id, r."timestamp", CAST(timezone('UTC', r."timestamp") AS DATE) AS day,
        CASE WHEN length(r.prompt) > $head + $tail
             THEN left(r.prompt, $head) || chr(10) || right(r.prompt, $tail) ELSE r.prompt END AS prompt,
        CASE WHEN length(r.system_prompt) > $head + $tail
             THEN left(r.system_prompt, $head) || chr(10) || right(r.system_prompt, $tail)
             ELSE r.system_prompt END AS system_prompt,
        CAST(r.tools AS VARCHAR) AS tools,
-       coalesce(CAST(r.tools AS VARCHAR) NOT IN ('[]', '{}', 'null', ''), false) AS has_tools
-FROM _dg_pending p
-JOIN requests r ON r.request_id = p.request_id
-WHERE p.day BETWEEN $first_day AND $last_day AND p.bucket % $parts = $part
-  AND r."timestamp" >= $low AND r."timestamp" < $high
-ORDER BY r."timestamp", r.request_id
+       coalesce(CAST(r.tools AS VARCHAR) NOT IN ('[]', '{{}}', 'null', ''), false) AS has_tools
+FROM ({_PENDING_ROWS}) r
 """
 
 
 def _featurize_batch(
-    con: duckdb.DuckDBPyConnection, batch: _Batch, config: FeatureConfig, stats: FeatureRunStats
+    con: duckdb.DuckDBPyConnection,
+    batch: _Batch,
+    config: FeatureConfig,
+    stats: FeatureRunStats,
+    window: tuple[datetime | None, datetime | None],
 ) -> None:
     frame = pl.from_arrow(
         con.sql(
@@ -207,39 +250,47 @@ def _featurize_batch(
             params={
                 "head": TEXT_HEAD_CHARS,
                 "tail": TEXT_TAIL_CHARS,
-                "first_day": batch.first_day,
-                "last_day": batch.last_day,
+                "since": window[0],
+                "until": window[1],
                 "parts": batch.parts,
                 "part": batch.part,
-                "low": datetime.combine(batch.first_day, clock.min, tzinfo=UTC),
-                "high": datetime.combine(batch.last_day + timedelta(days=1), clock.min, tzinfo=UTC),
+                "buckets": _HASH_BUCKETS,
+                **_day_range(batch.first_day, batch.last_day),
             },
         ).to_arrow_table()
     )
     assert isinstance(frame, pl.DataFrame)
     if frame.height == 0:
         return
+    prompts = distinct_texts(frame.get_column("prompt"))
+    systems = distinct_texts(frame.get_column("system_prompt"))
     with _timed(stats, "templates"):
-        prompts = masked_template_text(
-            frame.get_column("prompt"), config.template_head_chars, config.template_tail_chars
+        masked = masked_template_text(
+            prompts.values, config.template_head_chars, config.template_tail_chars
         )
-        prompt_fps = assign_fingerprints(con, "prompt", prompts, threshold=config.link_threshold)
-        system_fps = _system_fingerprints(con, frame, config)
+        prompt_fps = assign_fingerprints(con, "prompt", masked, threshold=config.link_threshold)
+        system_fps = _system_fingerprints(con, systems, config)
     stats.new_templates += prompt_fps.new_templates
     stats.new_template_components += prompt_fps.new_components
     stats.new_system_templates += system_fps[1]
     with _timed(stats, "capability_cot"):
-        labels = _request_labels(frame)
+        labels = _request_labels(frame, prompts, systems, con)
+    if labels.get_column("request_id").equals(frame.get_column("request_id")):
+        labels = labels.drop("request_id")  # same rows in the same order: no join needed
+    else:
+        labels = frame.select("request_id").join(
+            labels, on="request_id", how="left", maintain_order="left"
+        ).drop("request_id")
     rows = (
         pl.concat(
             [
                 frame.select("request_id", "account_id", "timestamp", "day", "has_tools"),
-                prompt_fps.rows,
-                system_fps[0],
+                prompt_fps.rows[prompts.index],
+                system_fps[0][systems.index],
+                labels,
             ],
             how="horizontal",
         )
-        .join(labels, on="request_id", how="left")
         .select(
             "request_id",
             "account_id",
@@ -253,6 +304,9 @@ def _featurize_batch(
             "cot_score",
             "has_tools",
         )
+        # stored in time order (zone maps keep day and time filters cheap); sorted here rather
+        # than in SQL, where the sort would drag the prompts along
+        .sort("timestamp", "request_id")
     )
     con.register("_dg_request_features", rows)
     try:
@@ -263,49 +317,74 @@ def _featurize_batch(
 
 
 def _system_fingerprints(
-    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, config: FeatureConfig
+    con: duckdb.DuckDBPyConnection, systems: DistinctTexts, config: FeatureConfig
 ) -> tuple[pl.DataFrame, int]:
-    """`system_fp` per row (NULL without a system prompt) and the count of new system templates."""
-    present = frame.select(
-        (
-            pl.col("system_prompt").is_not_null()
-            & (pl.col("system_prompt").str.strip_chars() != "")
-        ).alias("present")
-    ).to_series()
-    systems = masked_template_text(
-        frame.get_column("system_prompt").filter(present),
-        config.template_head_chars,
-        config.template_tail_chars,
+    """`system_fp` per distinct system prompt (NULL when blank) and the count of new templates."""
+    present = systems.values.str.strip_chars() != ""
+    masked = masked_template_text(
+        systems.values.filter(present), config.template_head_chars, config.template_tail_chars
     )
-    assigned = assign_fingerprints(con, "system", systems, threshold=config.link_threshold)
-    column = pl.Series("system_fp", [None] * frame.height, dtype=pl.String)
+    assigned = assign_fingerprints(con, "system", masked, threshold=config.link_threshold)
+    column = pl.Series("system_fp", [None] * systems.values.len(), dtype=pl.String)
     column = column.scatter(present.arg_true(), assigned.rows.get_column("template_fp"))
     return pl.DataFrame([column]), assigned.new_templates
 
 
-def _request_labels(frame: pl.DataFrame) -> pl.DataFrame:
-    """Capability label and CoT elicitation score per request (the capability helper's models)."""
-    from detector.features.capability import classify_requests
-    from detector.features.cot import cot_elicitation_scores
+def _request_labels(
+    frame: pl.DataFrame,
+    prompts: DistinctTexts,
+    systems: DistinctTexts,
+    con: duckdb.DuckDBPyConnection,
+) -> pl.DataFrame:
+    """Capability label and CoT elicitation score per request, computed per new distinct prompt."""
+    from detector.features.labels import request_labels
 
-    capability = classify_requests(frame.select("request_id", "prompt", "system_prompt", "tools"))
-    cot = cot_elicitation_scores(frame.select("request_id", "prompt", "system_prompt"))
-    return capability.select("request_id", "capability", "capability_confidence").join(
-        cot.select("request_id", "cot_score"), on="request_id", how="left"
-    )
+    tools = distinct_texts(frame.get_column("tools"))
+    return request_labels(frame.get_column("request_id"), prompts, systems, tools, con)
 
 
 def _account_capability(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
-    """Per-account capability mix and CoT share from all featurized requests."""
-    from detector.features.capability import account_capability_features
+    """Per-account capability mix and CoT share, summed from the per-day partials."""
+    from detector.features.capability_accounts import account_capability_from_counts
 
-    rows = pl.from_arrow(
-        con.sql("SELECT account_id, capability, cot_score FROM request_features").to_arrow_table()
+    counts = _frame(
+        con,
+        "SELECT account_id, value AS capability, CAST(sum(requests) AS BIGINT) AS requests"
+        " FROM account_day_attributes WHERE kind = 'capability' GROUP BY ALL",
     )
-    assert isinstance(rows, pl.DataFrame)
-    if rows.height == 0:
+    cot = _frame(
+        con,
+        """
+        SELECT d.account_id, d.requests, coalesce(c.cot_requests, 0) AS cot_requests, d.cot_score_sum
+        FROM (SELECT account_id, CAST(sum(requests) AS BIGINT) AS requests,
+                     sum(cot_score_sum) AS cot_score_sum
+              FROM account_daily_features GROUP BY account_id) d
+        LEFT JOIN (SELECT account_id, CAST(sum(requests) AS BIGINT) AS cot_requests
+                   FROM account_day_attributes WHERE kind = 'cot' GROUP BY account_id) c
+        USING (account_id)
+        """,
+    )
+    if cot.height == 0:
         return None
-    return account_capability_features(rows)
+    return account_capability_from_counts(counts, cot)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _days_without_capability_partials(con: duckdb.DuckDBPyConnection) -> list[date]:
+    """Days of a store whose partials predate the capability and CoT attribute rows."""
+    rows = con.execute(
+        """
+        SELECT DISTINCT d.day FROM account_daily_features d
+        ANTI JOIN (SELECT DISTINCT day FROM account_day_attributes WHERE kind = 'capability') a
+        USING (day)
+        """
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _chunk_days(

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS account_daily_features (
 CREATE TABLE IF NOT EXISTS account_day_attributes (
     account_id          VARCHAR NOT NULL,
     day                 DATE NOT NULL,
-    kind                VARCHAR NOT NULL,       -- ip, prefix, asn, user_agent, model, hour, template, system_fp
+    kind                VARCHAR NOT NULL,       -- ip, prefix, asn, user_agent, model, hour, template, system_fp,
+                                                -- capability (value: label), cot (value: elicited)
     value               VARCHAR NOT NULL,
     requests            BIGINT NOT NULL
 );
@@ -81,6 +82,17 @@ CREATE TABLE IF NOT EXISTS model_first_seen (
 );
 """
 
+# What each distinct prompt contributes to its requests' capability and CoT labels, so that a
+# prompt seen before is not scored again (`detector.features.labels`).
+PROMPT_LABELS_TABLE = """
+CREATE TABLE IF NOT EXISTS prompt_labels (
+    prompt_key      UBIGINT NOT NULL,   -- 64-bit hash of the (clipped) prompt text
+    labeler         BIGINT NOT NULL,    -- version of the rules and model that wrote the row
+    cot_hits        UBIGINT NOT NULL,   -- bit j set: CoT rule j (load order) fired
+    evidence        BLOB NOT NULL       -- float32 model log-odds, then rule miss products, per capability
+);
+"""
+
 ALL_TABLES = (
     "request_features",
     "account_daily_features",
@@ -94,12 +106,14 @@ ALL_TABLES = (
     "key_features",
     "org_features",
     "template_features",
+    "prompt_labels",
 )
 
 
 def ensure_feature_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create every incremental table of the stage that is missing."""
     con.execute(FEATURE_TABLES)
+    con.execute(PROMPT_LABELS_TABLE)
     ensure_template_tables(con)
 
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from detector.features.blobs import blob_array, blob_matrix
 from detector.features.sketch import (
     BANDS,
     SIGNATURE_BINS,
@@ -154,7 +155,7 @@ def _cluster_new(
         _dg_probe=probe,
     )
     hit_nodes = hits.get_column("node").to_numpy()
-    hit_digests = _blob_matrix(hits.get_column("digest"), SIGNATURE_BINS)
+    hit_digests = blob_matrix(hits.get_column("digest"), SIGNATURE_BINS)
     keep_hit = digest_similarity(digests[hit_nodes], hit_digests) >= threshold
     kept = hits.filter(pl.Series(keep_hit))
     known_fps = kept.get_column("template_fp").unique().sort()
@@ -189,7 +190,7 @@ def _cluster_new(
         {
             "template_hash": pa.array(hashes, pa.uint64()),
             "template_fp": fps.to_arrow(),
-            "digest": _blob_array(digests),
+            "digest": blob_array(digests),
         }
     )
     bucket_reps = opened.filter(pl.col("node") == pl.col("rep"))
@@ -266,29 +267,3 @@ def _insert(
         )
     finally:
         con.unregister("_dg_insert")
-
-
-def _blob_array(matrix: np.ndarray) -> pa.Array:
-    """Rows of a uint8 matrix as an arrow binary array, without a Python loop."""
-    n, width = matrix.shape
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    data = np.ascontiguousarray(matrix).tobytes()
-    return pa.Array.from_buffers(
-        pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)]
-    )
-
-
-def _blob_matrix(column: pl.Series, width: int) -> np.ndarray:
-    """Fixed-width binary values back into a (n x width) uint8 matrix."""
-    if column.len() == 0:
-        return np.empty((0, width), np.uint8)
-    array = column.to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    array = array.cast(pa.large_binary())
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[
-        array.offset : array.offset + len(array) + 1
-    ]
-    data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return data.reshape(len(array), width)

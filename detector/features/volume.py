@@ -2,7 +2,8 @@
 
 Everything here is DuckDB SQL over `request_features` joined to `requests`: counts, tokens,
 status codes, per-minute peaks, hour histogram, within-day inter-arrival gap moments and the
-distinct infrastructure values an account used each day (`account_day_attributes`). The
+distinct infrastructure values an account used each day, its requests per capability and its
+CoT-eliciting requests (`account_day_attributes`). The
 all-time tables sum these partials (`detector.features.accounts`).
 
 Model pivot: a model is *new* when it first appeared in the store at least 48 h after the store's
@@ -16,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 
+from detector.features.cot import COT_SHARE_THRESHOLD
+
 PIVOT_WINDOW = timedelta(hours=48)
 HOSTING_CLASSES = ("hosting", "vpn", "tor")
 
@@ -23,6 +26,7 @@ HOSTING_CLASSES = ("hosting", "vpn", "tor")
 _DAY_ROWS = """
 CREATE OR REPLACE TEMP TABLE _dg_day_rows AS
 SELECT f.account_id, f.day, f."timestamp" AS ts, f.template_fp, f.system_fp, f.has_tools, f.cot_score,
+       f.capability,
        r.api_key_id, r.org_id, r.input_tokens, r.output_tokens, r.status_code,
        r.client_ip, r.ip_prefix, r.asn, r.user_agent, r.network_class, r.model,
        hour(timezone('UTC', f."timestamp")) AS hour_of_day,
@@ -98,6 +102,10 @@ UNION ALL
 SELECT account_id, day, 'template', template_fp, count(*) FROM _dg_day_rows WHERE template_fp IS NOT NULL GROUP BY ALL
 UNION ALL
 SELECT account_id, day, 'system_fp', system_fp, count(*) FROM _dg_day_rows WHERE system_fp IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT account_id, day, 'capability', coalesce(capability, 'other'), count(*) FROM _dg_day_rows GROUP BY ALL
+UNION ALL
+SELECT account_id, day, 'cot', 'elicited', count(*) FROM _dg_day_rows WHERE cot_score >= $cot_threshold GROUP BY ALL
 """
 
 _KEY_DAYS = """
@@ -126,9 +134,8 @@ def refresh_model_first_seen(con: duckdb.DuckDBPyConnection) -> list[date]:
         con.execute('SELECT model, min("timestamp") FROM requests GROUP BY model').fetchall()
     )
     con.execute("DELETE FROM model_first_seen")
-    con.execute(
-        'INSERT INTO model_first_seen SELECT model, min("timestamp") FROM requests GROUP BY model'
-    )
+    if fresh:  # a handful of models: reuse the one scan of `requests` above
+        con.executemany("INSERT INTO model_first_seen VALUES (?, ?)", list(fresh.items()))
     if old_start is not None and old_start != _store_start(con, "model_first_seen"):
         return [
             row[0] for row in con.execute("SELECT DISTINCT day FROM request_features").fetchall()
@@ -172,7 +179,7 @@ def recompute_day_partials(con: duckdb.DuckDBPyConnection, days: list[date]) -> 
     for table in _PARTIAL_TABLES:
         con.execute(f"DELETE FROM {table} WHERE day IN (SELECT day FROM _dg_days)")
     con.execute(_ACCOUNT_DAYS)
-    con.execute(_ACCOUNT_DAY_ATTRIBUTES)
+    con.execute(_ACCOUNT_DAY_ATTRIBUTES, {"cot_threshold": COT_SHARE_THRESHOLD})
     con.execute(_KEY_DAYS)
     row = con.execute("SELECT count(*) FROM _dg_day_rows").fetchall()[0]
     con.execute("DROP TABLE _dg_day_rows")

@@ -1,8 +1,8 @@
 """The account graph: shared infrastructure, metadata and timing put campaigns back together.
 
-`build_graph(con)` reads `requests`, `accounts` and (when present) `request_features` and
-`account_features`, and rewrites `account_attributes`, `account_edges`, `clusters` and
-`cluster_features`.
+`build_graph(con)` reads `accounts`, the feature stage's per-account-day tables (or, when they
+do not cover the store, `requests` and `request_features`) and `account_features`, and
+rewrites `account_attributes`, `account_edges`, `clusters` and `cluster_features`.
 """
 
 from detector.graph.build import GraphStats, build_graph, ensure_graph_tables

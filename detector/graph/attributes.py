@@ -1,8 +1,9 @@
 """The account-attribute table: which account holds which IP, prefix, payment method, ... .
 
-One row per (account, attribute type, value), distinct. Request-level attributes come from one
-grouped pass over `requests`; account-level ones from `accounts`; template and system-prompt
-fingerprints from `request_features` when that table exists.
+One row per (account, attribute type, value), distinct. Request-level attributes (addresses,
+prefixes, user agents, template and system-prompt fingerprints) come from the feature stage's
+per-account-day tables when they cover the store, else from one grouped pass over `requests`
+(and `request_features`); account-level ones from `accounts`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ CREATE TABLE IF NOT EXISTS account_attributes (
     accounts    BIGINT NOT NULL,   -- how many accounts hold this value
     rarity      DOUBLE NOT NULL,   -- inverse-degree IDF in [0, 1]
     weight      DOUBLE NOT NULL,   -- type weight * rarity; 0 when pruned
-    pruned      BOOLEAN NOT NULL   -- a hub (too many accounts) or held by one account only
+    pruned      BOOLEAN NOT NULL,  -- a hub (too many or too dispersed accounts) or held by one
+    spread      DOUBLE             -- holders' spread over networks and sign-up days vs a random
+                                   -- sample (1 = like unrelated accounts); NULL when not assessed
 )
 """
 
@@ -46,21 +49,109 @@ def load_public_email_domains(path: Path | None = None) -> frozenset[str]:
     return frozenset(d.strip().lower() for d in domains)
 
 
-def collect_raw_attributes(con: duckdb.DuckDBPyConnection, params: GraphParams) -> bool:
-    """Fill temp tables `graph_raw_attributes(account_id, attr_type, attr_value)` and
-    `graph_account_days` (per account and UTC day: requests, hosting requests, tokens, first
-    and last request).
+def feature_tables_cover_requests(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the feature stage's per-account-day tables account for every stored request,
+    so the graph can read them instead of grouping `requests` again."""
+    needed = {
+        "account_day_attributes": {"account_id", "day", "kind", "value", "requests"},
+        "account_daily_features": {
+            "account_id",
+            "day",
+            "requests",
+            "hosting_requests",
+            "input_tokens",
+            "output_tokens",
+            "first_seen",
+            "last_seen",
+        },
+    }
+    if not all(
+        table_exists(con, table) and columns <= table_columns(con, table)
+        for table, columns in needed.items()
+    ):
+        return False
+    rows = con.execute(
+        "SELECT (SELECT coalesce(sum(requests), 0) FROM account_daily_features),"
+        " (SELECT count(*) FROM requests)"
+    ).fetchall()
+    summed, stored = rows[0]
+    return int(summed) == int(stored) and int(stored) > 0
 
-    Returns whether template fingerprints from `request_features` were available.
-    """
+
+def _fill_public_domains(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
     public = params.public_email_domains
     if public is None:
         public = load_public_email_domains()
     con.execute("CREATE OR REPLACE TEMP TABLE graph_public_domains (domain VARCHAR)")
     con.executemany("INSERT INTO graph_public_domains VALUES (?)", [[d] for d in sorted(public)])
 
-    # One pass over requests: the distinct request-level attributes of each account, per day,
-    # with the volume figures the cluster features need (kept in `graph_account_days`).
+
+def _from_feature_tables(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
+    """Request-level attributes, home prefixes and per-day volume from the feature stage's
+    `account_day_attributes` / `account_daily_features`; only the hosting addresses are read
+    from `requests` (network class is per address)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_account_days AS
+        SELECT account_id, day, requests, hosting_requests, input_tokens, output_tokens,
+               first_seen, last_seen
+        FROM account_daily_features
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_account_values AS
+        SELECT account_id, kind, value, sum(requests) AS requests
+        FROM account_day_attributes
+        WHERE kind IN ('ip', 'prefix', 'user_agent', 'template', 'system_fp')
+          AND value IS NOT NULL AND value <> ''
+        GROUP BY ALL
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_hosting_ips AS
+        SELECT client_ip, any_value(asn) AS asn
+        FROM requests
+        WHERE network_class IN (SELECT unnest(?::VARCHAR[])) AND asn IS NOT NULL
+        GROUP BY client_ip
+        """,
+        [list(params.hosting_network_classes)],
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_template_requests AS
+        SELECT v.vertex, hash('template_fp', t.value) AS value_key, t.requests AS n
+        FROM graph_account_values t JOIN graph_vertices v USING (account_id)
+        WHERE t.kind = 'template'
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_staged_attributes AS
+        SELECT account_id,
+               CASE kind WHEN 'template' THEN 'template_fp' ELSE kind END AS attr_type,
+               value AS attr_value
+        FROM graph_account_values
+        UNION ALL
+        SELECT DISTINCT v.account_id, 'hosting_asn', CAST(h.asn AS VARCHAR)
+        FROM graph_account_values v JOIN graph_hosting_ips h ON h.client_ip = v.value
+        WHERE v.kind = 'ip'
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_account_home AS
+        SELECT account_id, arg_max(value, requests) AS home_network
+        FROM graph_account_values WHERE kind = 'prefix' GROUP BY account_id
+        """
+    )
+    con.execute("DROP TABLE graph_account_values")
+    con.execute("DROP TABLE graph_hosting_ips")
+
+
+def _from_requests(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
+    """The same tables as `_from_feature_tables`, from one grouped pass over `requests`."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_request_combos AS
@@ -89,7 +180,7 @@ def collect_raw_attributes(con: duckdb.DuckDBPyConnection, params: GraphParams) 
     )
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE graph_raw_attributes AS
+        CREATE OR REPLACE TEMP TABLE graph_staged_attributes AS
         SELECT DISTINCT account_id, 'ip' AS attr_type, client_ip AS attr_value
             FROM graph_request_combos WHERE client_ip IS NOT NULL
         UNION ALL SELECT DISTINCT account_id, 'prefix', ip_prefix
@@ -98,7 +189,75 @@ def collect_raw_attributes(con: duckdb.DuckDBPyConnection, params: GraphParams) 
             FROM graph_request_combos WHERE hosting_asn IS NOT NULL
         UNION ALL SELECT DISTINCT account_id, 'user_agent', user_agent
             FROM graph_request_combos WHERE user_agent IS NOT NULL AND user_agent <> ''
-        UNION ALL SELECT DISTINCT account_id, 'payment', payment_fingerprint
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_account_home AS
+        SELECT account_id, arg_max(ip_prefix, requests) AS home_network
+        FROM (SELECT account_id, ip_prefix, sum(requests) AS requests
+              FROM graph_request_combos WHERE ip_prefix IS NOT NULL GROUP BY ALL)
+        GROUP BY account_id
+        """
+    )
+    con.execute("DROP TABLE graph_request_combos")
+    columns = (
+        table_columns(con, "request_features") if table_exists(con, "request_features") else set()
+    )
+    if "template_fp" in columns:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE graph_template_requests AS
+            SELECT v.vertex, t.value_key, t.n
+            FROM (SELECT account_id, hash('template_fp', template_fp) AS value_key, count(*) AS n
+                  FROM request_features WHERE template_fp IS NOT NULL GROUP BY ALL) t
+            JOIN graph_vertices v USING (account_id)
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO graph_staged_attributes
+            SELECT DISTINCT account_id, 'template_fp', template_fp
+            FROM request_features WHERE template_fp IS NOT NULL
+            """
+        )
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE graph_template_requests"
+            " (vertex INTEGER, value_key UBIGINT, n BIGINT)"
+        )
+    if "system_fp" in columns:
+        con.execute(
+            """
+            INSERT INTO graph_staged_attributes
+            SELECT DISTINCT account_id, 'system_fp', system_fp
+            FROM request_features WHERE system_fp IS NOT NULL
+            """
+        )
+
+
+def collect_raw_attributes(
+    con: duckdb.DuckDBPyConnection, params: GraphParams
+) -> tuple[bool, bool]:
+    """Fill temp tables `graph_raw_attributes(account_id, attr_type, attr_value, vertex,
+    value_key)` (distinct), `graph_account_home(vertex, home)` (hash of the prefix most of an
+    account's requests come from), `graph_template_requests(vertex, value_key, n)` (requests per
+    account and template) and `graph_account_days` (per account and UTC day: requests, hosting
+    requests, tokens, first and last request).
+
+    Reads the feature stage's per-account-day tables when they cover every request, else
+    groups `requests` once. Returns (template fingerprints available, feature tables used).
+    """
+    _fill_public_domains(con, params)
+    use_partials = feature_tables_cover_requests(con)
+    if use_partials:
+        _from_feature_tables(con, params)
+    else:
+        _from_requests(con, params)
+    con.execute(
+        """
+        INSERT INTO graph_staged_attributes
+        SELECT DISTINCT account_id, 'payment', payment_fingerprint
             FROM accounts WHERE payment_fingerprint IS NOT NULL AND payment_fingerprint <> ''
         UNION ALL SELECT DISTINCT account_id, 'signup_ip', signup_ip
             FROM accounts WHERE signup_ip IS NOT NULL AND signup_ip <> ''
@@ -114,26 +273,25 @@ def collect_raw_attributes(con: duckdb.DuckDBPyConnection, params: GraphParams) 
         """,
         [params.signup_bucket_seconds],
     )
-    con.execute("DROP TABLE graph_request_combos")
-
-    has_templates = table_exists(con, "request_features")
-    if has_templates:
-        columns = table_columns(con, "request_features")
-        if "template_fp" in columns:
-            con.execute(
-                """
-                INSERT INTO graph_raw_attributes
-                SELECT DISTINCT account_id, 'template_fp', template_fp
-                FROM request_features WHERE template_fp IS NOT NULL
-                """
-            )
-        if "system_fp" in columns:
-            con.execute(
-                """
-                INSERT INTO graph_raw_attributes
-                SELECT DISTINCT account_id, 'system_fp', system_fp
-                FROM request_features WHERE system_fp IS NOT NULL
-                """
-            )
-        has_templates = "template_fp" in columns
-    return has_templates
+    # Integer keys for the joins and group-bys that follow: the vertex of the account and a
+    # 64-bit hash of (type, value) -- collisions are negligible at any realistic size.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_raw_attributes AS
+        SELECT s.account_id, s.attr_type, s.attr_value, v.vertex,
+               hash(s.attr_type, s.attr_value) AS value_key
+        FROM graph_staged_attributes s JOIN graph_vertices v USING (account_id)
+        """
+    )
+    con.execute("DROP TABLE graph_staged_attributes")
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_account_home AS
+        SELECT v.vertex, hash(h.home_network) AS home
+        FROM graph_account_home h JOIN graph_vertices v USING (account_id)
+        """
+    )
+    has_templates = table_exists(con, "request_features") and "template_fp" in table_columns(
+        con, "request_features"
+    )
+    return has_templates, use_partials

@@ -35,6 +35,7 @@ class GraphStats:
     multi_account_clusters: int
     largest_cluster: int
     used_templates: bool
+    used_feature_tables: bool = False  # read the feature stage's per-account-day tables
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -42,6 +43,8 @@ def ensure_graph_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the four graph tables when missing."""
     for ddl in (ACCOUNT_ATTRIBUTES_DDL, ACCOUNT_EDGES_DDL, CLUSTERS_DDL, CLUSTER_FEATURES_DDL):
         con.execute(ddl)
+    # columns added after the first release of the stage
+    con.execute("ALTER TABLE account_attributes ADD COLUMN IF NOT EXISTS spread DOUBLE")
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -68,10 +71,11 @@ def build_graph(con: duckdb.DuckDBPyConnection, *, params: GraphParams | None = 
 
     with transaction(con):
         write_vertices(con)
-        used_templates = collect_raw_attributes(con, params)
+        used_templates, used_feature_tables = collect_raw_attributes(con, params)
         lap("attributes")
         write_weighted_attributes(con, params)
         con.execute("DROP TABLE graph_raw_attributes")
+        con.execute("DROP TABLE graph_account_home")
         lap("weighting")
         synchronized = compute_synchrony(con, params)
         lap("synchrony")
@@ -83,9 +87,10 @@ def build_graph(con: duckdb.DuckDBPyConnection, *, params: GraphParams | None = 
         lap("edges")
         clusters = write_clusters(con, params)
         lap("communities")
-        write_cluster_features(con, params)
+        write_cluster_features(con, params, has_templates=used_templates)
         con.execute("DROP TABLE graph_vertices")
         con.execute("DROP TABLE graph_account_days")
+        con.execute("DROP TABLE graph_template_requests")
         lap("cluster_features")
 
     seconds["total"] = round(sum(seconds.values()), 3)
@@ -105,5 +110,6 @@ def build_graph(con: duckdb.DuckDBPyConnection, *, params: GraphParams | None = 
         multi_account_clusters=_count(con, "SELECT count(*) FROM cluster_features WHERE size > 1"),
         largest_cluster=_count(con, "SELECT max(size) FROM cluster_features"),
         used_templates=used_templates,
+        used_feature_tables=used_feature_tables,
         seconds=seconds,
     )

@@ -64,7 +64,6 @@ _DISTINCT_COUNTS: tuple[tuple[str, str], ...] = (
     ("distinct_hosting_asns", "hosting_asn"),
     ("distinct_user_agents", "user_agent"),
     ("distinct_system_prompts", "system_fp"),
-    ("distinct_templates", "template_fp"),
 )
 
 
@@ -84,8 +83,7 @@ def _attribute_counts_sql() -> str:
     return f"""
             SELECT c.cluster_id, {distinct},
                    count(DISTINCT CASE WHEN a.attr_type = 'payment' THEN a.account_id END)
-                       AS accounts_with_payment,
-                   count(CASE WHEN a.attr_type = 'template_fp' THEN 1 END) AS member_templates
+                       AS accounts_with_payment
             FROM account_attributes a JOIN clusters c USING (account_id)
             JOIN members m USING (cluster_id)
             WHERE m.size > 1
@@ -93,58 +91,81 @@ def _attribute_counts_sql() -> str:
             UNION ALL BY NAME
             SELECT c.cluster_id, {plain},
                    least(1, count(CASE WHEN a.attr_type = 'payment' THEN 1 END))
-                       AS accounts_with_payment,
-                   count(CASE WHEN a.attr_type = 'template_fp' THEN 1 END) AS member_templates
+                       AS accounts_with_payment
             FROM account_attributes a JOIN clusters c USING (account_id)
             JOIN members m USING (cluster_id)
             WHERE m.size = 1
             GROUP BY c.cluster_id"""
 
 
-def _content_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """Per-cluster template / capability / CoT aggregates from `request_features`, or NULLs."""
+def _capability_sql(con: duckdb.DuckDBPyConnection, request_columns: set[str]) -> str | None:
+    """Per-cluster capability entropy (bits) over the members' requests: from the per-account
+    `cap_<name>_share` columns of `account_features` when present, else from
+    `request_features`; None when neither has capabilities."""
+    account_columns = (
+        table_columns(con, "account_features") if table_exists(con, "account_features") else set()
+    )
+    shares = sorted(c for c in account_columns if c.startswith("cap_") and c.endswith("_share"))
+    if shares and {"account_id", "requests"} <= account_columns:
+        # column names come from the store's catalogue, quoted as identifiers
+        unpivot = " UNION ALL ".join(
+            f"""SELECT c.cluster_id, '{name}' AS capability,
+                       sum(a.requests * coalesce(a."{name}", 0)) AS n
+                FROM account_features a JOIN clusters c USING (account_id) GROUP BY ALL"""
+            for name in shares
+            if name.replace("_", "").isalnum()
+        )
+        counts = f"SELECT * FROM ({unpivot}) WHERE n > 0"
+    elif {"account_id", "capability"} <= request_columns:
+        counts = """SELECT c.cluster_id, f.capability, count(*) AS n
+                    FROM request_features f JOIN clusters c USING (account_id)
+                    WHERE f.capability IS NOT NULL GROUP BY ALL"""
+    else:
+        return None
+    return f"""
+        SELECT cluster_id, -sum(n / total * log2(n / total)) AS capability_entropy
+        FROM (SELECT *, sum(n) OVER (PARTITION BY cluster_id) AS total FROM ({counts}))
+        GROUP BY cluster_id"""
+
+
+# Template figures per cluster from `graph_template_requests` (requests per vertex and
+# template), on integer keys: overlap = 1 - distinct templates / sum of members' templates.
+_TEMPLATES_SQL = """
+    SELECT any_value(k.cluster_id) AS cluster_id,
+           1.0 - count(*) / sum(holders) AS template_overlap,
+           count(*) / sum(n) AS template_diversity,
+           max(n) / sum(n) AS top_template_share
+    FROM (SELECT c.cluster_index, t.value_key, count(*) AS holders, sum(t.n) AS n
+          FROM graph_template_requests t JOIN graph_vertex_clusters c USING (vertex)
+          GROUP BY ALL) g
+    JOIN (SELECT DISTINCT cluster_index, cluster_id FROM graph_vertex_clusters) k
+      USING (cluster_index)
+    GROUP BY g.cluster_index"""
+
+
+def _content_sql(con: duckdb.DuckDBPyConnection, *, has_templates: bool) -> str:
+    """Per-cluster template and capability aggregates, NULL where the source is missing."""
     columns = (
         table_columns(con, "request_features") if table_exists(con, "request_features") else set()
     )
     parts = ["SELECT cluster_id FROM clusters GROUP BY cluster_id"]
     selects = ["k.cluster_id"]
-    if {"account_id", "template_fp"} <= columns:
-        parts.append(
-            """
-            LEFT JOIN (
-                SELECT cluster_id, count(*) / sum(n) AS template_diversity,
-                       max(n) / sum(n) AS top_template_share
-                FROM (SELECT c.cluster_id, f.template_fp, count(*) AS n
-                      FROM request_features f JOIN clusters c USING (account_id)
-                      WHERE f.template_fp IS NOT NULL GROUP BY ALL) t
-                GROUP BY cluster_id
-            ) tpl USING (cluster_id)
-            """
-        )
-        selects += ["tpl.template_diversity", "tpl.top_template_share"]
+    if has_templates:
+        parts.append(f"LEFT JOIN ({_TEMPLATES_SQL}) tpl USING (cluster_id)")
+        selects += ["tpl.template_overlap", "tpl.template_diversity", "tpl.top_template_share"]
     else:
-        selects += ["NULL::DOUBLE AS template_diversity", "NULL::DOUBLE AS top_template_share"]
-    if {"account_id", "capability"} <= columns:
-        parts.append(
-            """
-            LEFT JOIN (
-                SELECT cluster_id, -sum(n / total * log2(n / total)) AS capability_entropy
-                FROM (SELECT c.cluster_id, f.capability, count(*) AS n,
-                             sum(count(*)) OVER (PARTITION BY c.cluster_id) AS total
-                      FROM request_features f JOIN clusters c USING (account_id)
-                      WHERE f.capability IS NOT NULL GROUP BY c.cluster_id, f.capability) t
-                GROUP BY cluster_id
-            ) cap USING (cluster_id)
-            """
-        )
+        selects += [
+            "NULL::DOUBLE AS template_overlap",
+            "NULL::DOUBLE AS template_diversity",
+            "NULL::DOUBLE AS top_template_share",
+        ]
+    capability = _capability_sql(con, columns)
+    if capability is not None:
+        parts.append(f"LEFT JOIN ({capability}) cap USING (cluster_id)")
         selects.append("cap.capability_entropy")
     else:
         selects.append("NULL::DOUBLE AS capability_entropy")
-    return (
-        f"SELECT {', '.join(selects)} FROM ({parts[0]}) k " + " ".join(parts[1:])
-        if len(parts) > 1
-        else f"SELECT {', '.join(selects)} FROM ({parts[0]}) k"
-    )
+    return f"SELECT {', '.join(selects)} FROM ({parts[0]}) k " + " ".join(parts[1:])
 
 
 def _account_feature_sql(con: duckdb.DuckDBPyConnection) -> str:
@@ -169,9 +190,20 @@ def _account_feature_sql(con: duckdb.DuckDBPyConnection) -> str:
     )
 
 
-def write_cluster_features(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
-    """Rewrite `cluster_features` from clusters, edges, attributes, accounts and the per-day
-    traffic in `graph_account_days`."""
+def write_cluster_features(
+    con: duckdb.DuckDBPyConnection, params: GraphParams, *, has_templates: bool = True
+) -> None:
+    """Rewrite `cluster_features` from clusters, edges, attributes, accounts, the per-day
+    traffic in `graph_account_days` and the per-account templates in
+    `graph_template_requests`."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_vertex_clusters AS
+        SELECT v.vertex, c.cluster_id,
+               CAST(dense_rank() OVER (ORDER BY c.cluster_id) AS INTEGER) AS cluster_index
+        FROM clusters c JOIN graph_vertices v USING (account_id)
+        """
+    )
     con.execute("DELETE FROM cluster_features")
     con.execute(
         f"""
@@ -230,7 +262,7 @@ def write_cluster_features(con: duckdb.DuckDBPyConnection, params: GraphParams) 
                    count(DISTINCT d.day) AS active_days
             FROM graph_account_days d JOIN clusters c USING (account_id)
             GROUP BY c.cluster_id
-        ), content AS ({_content_sql(con)}
+        ), content AS ({_content_sql(con, has_templates=has_templates)}
         ), account_level AS ({_account_feature_sql(con)})
         SELECT m.cluster_id, m.size,
                coalesce(i.internal_edges, 0),
@@ -252,8 +284,7 @@ def write_cluster_features(con: duckdb.DuckDBPyConnection, params: GraphParams) 
                coalesce(t.requests, 0), t.input_tokens, t.output_tokens,
                round(coalesce(t.requests, 0) / m.size, 9),
                t.first_seen, t.last_seen, coalesce(t.active_days, 0),
-               round(CASE WHEN ab.member_templates > 0
-                          THEN 1.0 - ab.distinct_templates / ab.member_templates END, 9),
+               round(ct.template_overlap, 9),
                round(ct.template_diversity, 9), round(ct.top_template_share, 9),
                round(ct.capability_entropy, 9),
                round(al.cot_share, 9), round(al.high_value_share, 9)
@@ -270,3 +301,4 @@ def write_cluster_features(con: duckdb.DuckDBPyConnection, params: GraphParams) 
         ORDER BY m.cluster_id
         """
     )
+    con.execute("DROP TABLE graph_vertex_clusters")

@@ -65,7 +65,8 @@ def write_account_edges(con: duckdb.DuckDBPyConnection, params: GraphParams) -> 
         f"""
         CREATE OR REPLACE TEMP TABLE graph_live_attributes AS
         SELECT v.vertex,
-               CAST(dense_rank() OVER (ORDER BY a.attr_type, a.attr_value) AS INTEGER) AS value_id,
+               -- a 64-bit hash keys the value: no sort, and collisions are negligible
+               hash(a.attr_type, a.attr_value) AS value_id,
                CAST(CASE a.family {family_case} END AS TINYINT) AS family,
                a.weight,
                ln(1.0 - least(a.weight, {_MAX_WEIGHT})) AS log_miss
@@ -134,10 +135,17 @@ def write_account_edges(con: duckdb.DuckDBPyConnection, params: GraphParams) -> 
         )
         SELECT * REPLACE ({rounded_families}),
                -- rounded so that parallel float sums cannot flip an edge between re-runs
-               round({weighted_sum} + ? * least(1.0, synchrony / ?), 9) AS score
+               round({weighted_sum}
+                     + ? * greatest(0.0, least(1.0, (synchrony - ?) / (? - ?))), 9) AS score
         FROM joined
         """,
-        [*family_weights, sync_weight, params.synchrony_saturation],
+        [
+            *family_weights,
+            sync_weight,
+            params.synchrony_floor,
+            params.synchrony_saturation,
+            params.synchrony_floor,
+        ],
     )
     scored = int(scalar(con, "SELECT count(*) FROM graph_scored_pairs"))
     columns = ", ".join(f"s.{f}" for f in FAMILIES)

@@ -85,14 +85,20 @@ class GraphParams:
     A value held by 2 accounts weighs 1; by 200 accounts 0.46; by 1,000 accounts 0.27. Values
     held by more than `max_accounts_per_value` accounts (a campus NAT, a browser build, a big
     cloud ASN) are pruned: they create no edge and cost no pair; `max_accounts_by_type` lowers
-    that cap per type. Within a type, values are admitted rarest first until the pairs they
+    that cap per type. A value of a `dispersion_types` type held by `dispersion_min_accounts` or
+    more accounts is also weighed by how its holders spread over home networks and sign-up days
+    compared with a random sample of the population (`spread`, about 1 for a popular agent
+    product's system prompt, far below for an operator's rented blocks and sign-up waves): its
+    weight is multiplied by 1 - clip((spread - dispersion_low) / (dispersion_high -
+    dispersion_low)), and it is pruned from `dispersion_high` on. Within a type, values are admitted rarest first until the pairs they
     create reach `max_pairs_per_type`, which bounds the edge self-join on any data.
 
     Pair score = sum over families f of family_weights[f] * noisy_or(type_weights[t] * rarity)
     * coverage ** coverage_exponent, where coverage is the shared weight over the larger of the
     two accounts' total weight in that family (a router with 2,000 templates sharing 20 with a
     casual user is not tied to it)
-    plus family_weights["synchrony"] * min(1, synchrony / synchrony_saturation). The content
+    plus family_weights["synchrony"] * clip((synchrony - synchrony_floor) / (synchrony_saturation
+    - synchrony_floor), 0, 1): a faint co-activity (below the floor) is no independent tie. The content
     family takes the larger of its shared rare values and min(1, template-set Jaccard /
     template_set_saturation): both read the same prompts, so they do not add up. Content alone
     (0.6) stays under the threshold (0.7): sharing a task mix is not enough without a second,
@@ -110,6 +116,12 @@ class GraphParams:
     max_accounts_by_type: dict[str, int] = field(default_factory=_default_type_caps)
     max_pairs_per_type: int = 5_000_000
     coverage_exponent: float = 0.25
+    # dispersed hubs: content and client values whose holders look like a random sample of the
+    # population (spread over home networks and sign-up days) lose weight, to 0 at the top
+    dispersion_types: tuple[str, ...] = ("system_fp", "template_fp", "user_agent", "email_domain")
+    dispersion_min_accounts: int = 5
+    dispersion_low: float = 0.3
+    dispersion_high: float = 0.6
     hosting_network_classes: tuple[str, ...] = ("hosting", "vpn", "tor")
     signup_bucket_seconds: int = 3600
     public_email_domains: frozenset[str] | None = None  # None: rules/public_email_domains.yaml
@@ -123,6 +135,7 @@ class GraphParams:
     max_band_accounts: int = 50
     crowded_band_neighbours: int = 4
     synchrony_saturation: float = 0.5
+    synchrony_floor: float = 0.05
 
     # template-set similarity (needs request_features)
     min_template_set: int = 3

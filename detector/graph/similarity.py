@@ -9,11 +9,113 @@ member is paired with its next `crowded_band_neighbours` members in a hashed ord
 but connected sample that keeps the candidate count linear. Each candidate's Jaccard
 similarity is estimated from the two signatures (matching bins over bins filled in either),
 so no item list is ever materialized per pair; identical sets always estimate to exactly 1.
+
+The items are read once from DuckDB as two integer arrays; signatures, banding and estimates
+are numpy array operations (no Python loop per account or per pair).
 """
 
 from __future__ import annotations
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+_EMPTY = np.uint32(np.iinfo(np.uint32).max)
+_ESTIMATE_CHUNK = 400_000
+
+
+def mix64(values: npt.NDArray[np.uint64], seed: int) -> npt.NDArray[np.uint64]:
+    """SplitMix64 finalizer of `values` xor a seed: a fast, well-spread 64-bit hash."""
+    with np.errstate(over="ignore"):
+        z = values ^ np.uint64((seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def signatures(
+    vertex: npt.NDArray[np.int64], item: npt.NDArray[np.int64], *, bins: int, seed: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]:
+    """(vertices, signature matrix) of the distinct (vertex, item) rows; empty bins hold the
+    all-ones sentinel. Vertices (small non-negative integers) come back sorted."""
+    present = np.bincount(vertex) > 0
+    accounts = np.flatnonzero(present)
+    local = (np.cumsum(present) - 1)[vertex]  # rank of each vertex, without a sort
+    hashed = mix64(item.astype(np.uint64), seed)
+    bin_of = (hashed % np.uint64(bins)).astype(np.int64)
+    value = (hashed >> np.uint64(32)).astype(np.uint32)  # high bits: independent of the bin
+    sig = np.full(len(accounts) * bins, _EMPTY, dtype=np.uint32)
+    np.minimum.at(sig, local * bins + bin_of, value)
+    return accounts, sig.reshape(len(accounts), bins)
+
+
+def _distinct(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Sorted distinct values (an in-place sort: faster than `np.unique` on large arrays)."""
+    values.sort()
+    if len(values) == 0:
+        return values
+    return values[np.r_[True, values[1:] != values[:-1]]]
+
+
+def _band_candidates(
+    sig: npt.NDArray[np.uint32],
+    *,
+    band_rows: int,
+    max_band_accounts: int,
+    crowded_band_neighbours: int,
+    seed: int,
+) -> npt.NDArray[np.int64]:
+    """Candidate pairs (row indices of `sig`, packed as a * 2**32 + b with a < b), unique."""
+    n, bins = sig.shape
+    bands = bins // band_rows
+    order_ids = np.arange(n, dtype=np.uint64)
+    found: list[npt.NDArray[np.int64]] = []
+    for band in range(bands):  # a handful of bands, each one vectorized
+        block = sig[:, band * band_rows : (band + 1) * band_rows]
+        key = mix64(block[:, 0].astype(np.uint64), seed + band)
+        for col in range(1, band_rows):
+            key = mix64(key ^ block[:, col].astype(np.uint64), seed + band)
+        tiebreak = mix64(order_ids, seed + 7919 * (band + 1))
+        order = np.lexsort((tiebreak, key))
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        run_size = np.diff(np.r_[starts, n])
+        size_of = np.repeat(run_size, run_size)
+        crowded = size_of > max_band_accounts
+        reach = min(int(run_size.max(initial=1)), max_band_accounts) - 1
+        reach = max(reach, crowded_band_neighbours if crowded.any() else 0)
+        for step in range(1, reach + 1):
+            same = sorted_key[step:] == sorted_key[:-step]
+            if step > crowded_band_neighbours:
+                same &= ~crowded[:-step]
+            if not same.any():
+                continue
+            left = order[:-step][same].astype(np.int64)
+            right = order[step:][same].astype(np.int64)
+            low, high = np.minimum(left, right), np.maximum(left, right)
+            found.append(low * 4294967296 + high)
+        if len(found) > 1 and sum(len(f) for f in found) > 4 * n:
+            found = [_distinct(np.concatenate(found))]  # bound the memory of duplicates
+    if not found:
+        return np.empty(0, dtype=np.int64)
+    return _distinct(np.concatenate(found))
+
+
+def estimate_jaccard(
+    sig: npt.NDArray[np.uint32], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """MinHash Jaccard estimate per pair of signature rows: matching filled bins over bins
+    filled in either."""
+    out = np.empty(len(a), dtype=np.float64)
+    for start in range(0, len(a), _ESTIMATE_CHUNK):
+        sa, sb = sig[a[start : start + _ESTIMATE_CHUNK]], sig[b[start : start + _ESTIMATE_CHUNK]]
+        filled_a, filled_b = sa != _EMPTY, sb != _EMPTY
+        matching = ((sa == sb) & filled_a).sum(axis=1)
+        filled = (filled_a | filled_b).sum(axis=1)
+        out[start : start + _ESTIMATE_CHUNK] = matching / np.maximum(filled, 1)
+    return out
 
 
 def overlapping_pairs(
@@ -29,7 +131,7 @@ def overlapping_pairs(
     min_overlap: int,
     seed: int,
 ) -> None:
-    """Write `output_table(account_a, account_b, n_a, n_b, jaccard, overlap)`.
+    """Write temp table `output_table(account_a, account_b, n_a, n_b, jaccard, overlap)`.
 
     `items_table` holds distinct (vertex INTEGER, item BIGINT) rows; accounts with fewer than
     `min_items` items are skipped; only pairs whose estimated overlap (shared items) reaches
@@ -37,77 +139,56 @@ def overlapping_pairs(
     """
     bands = max(1, hashes // band_rows)
     bins = bands * band_rows
-    # One hash per (account, item); the bin and the value both come from it. Empty bins hold
-    # -1, so two small accounts can collide on empty bins: that costs an estimate only.
-    con.execute(
+    arrays = con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE graph_signatures AS
-        WITH sizes AS (
-            SELECT vertex, count(*) AS n FROM {items_table} GROUP BY vertex HAVING count(*) >= ?
-        ), signature AS (
-            SELECT i.vertex, hash(i.item, ?) % {bins} AS bin,
-                   CAST(min(hash(i.item, ?) // {bins}) AS BIGINT) AS mh
-            FROM {items_table} i SEMI JOIN sizes s ON s.vertex = i.vertex
-            GROUP BY ALL
-        )
-        SELECT s.vertex, s.n,
-               list(coalesce(g.mh, -1) ORDER BY b.bin) AS sig
-        FROM sizes s CROSS JOIN range({bins}) AS b(bin)
-        LEFT JOIN signature g ON g.vertex = s.vertex AND g.bin = b.bin
-        GROUP BY s.vertex, s.n
+        SELECT i.vertex, i.item
+        FROM {items_table} i
+        SEMI JOIN (SELECT vertex FROM {items_table} GROUP BY vertex HAVING count(*) >= ?) s
+          ON s.vertex = i.vertex
         """,
-        [min_items, seed, seed],
-    )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE graph_band_keys AS
-        SELECT vertex, band,
-               hash(sig[band * {band_rows} + 1 : (band + 1) * {band_rows}]) AS band_key
-        FROM graph_signatures CROSS JOIN range({bands}) AS b(band)
-        """
-    )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {output_table} AS
-        WITH members AS (
-            SELECT band, band_key, vertex,
-                   row_number() OVER (PARTITION BY band, band_key ORDER BY hash(vertex, band))
-                       AS position,
-                   count(*) OVER (PARTITION BY band, band_key) AS crowd
-            FROM graph_band_keys
-        ), small AS (
-            SELECT * FROM members WHERE crowd BETWEEN 2 AND ?
-        ), crowded AS (
-            SELECT * FROM members WHERE crowd > ?
-        ), steps AS (
-            -- a crowded band links each member to its next few, in a hashed order
-            SELECT band, band_key, vertex, position + step.k AS target
-            FROM crowded CROSS JOIN range(1, ? + 1) AS step(k)
-        ), candidates AS (
-            SELECT x.vertex AS account_a, y.vertex AS account_b
-            FROM small x JOIN small y
-              ON x.band = y.band AND x.band_key = y.band_key AND x.vertex < y.vertex
-            UNION
-            SELECT least(x.vertex, y.vertex), greatest(x.vertex, y.vertex)
-            FROM steps x JOIN crowded y
-              ON x.band = y.band AND x.band_key = y.band_key AND y.position = x.target
-        ), estimated AS (
-            SELECT c.account_a, c.account_b, a.n AS n_a, b.n AS n_b,
-                   len(list_filter(list_zip(a.sig, b.sig),
-                                   lambda z: z[1] = z[2] AND z[1] <> -1)) AS matching,
-                   len(list_filter(list_zip(a.sig, b.sig),
-                                   lambda z: z[1] <> -1 OR z[2] <> -1)) AS filled
-            FROM candidates c
-            JOIN graph_signatures a ON a.vertex = c.account_a
-            JOIN graph_signatures b ON b.vertex = c.account_b
+        [min_items],
+    ).fetchnumpy()
+    vertex = np.asarray(arrays["vertex"], dtype=np.int64)
+    item = np.asarray(arrays["item"], dtype=np.int64)
+    del arrays
+    a = b = np.empty(0, dtype=np.int64)
+    n_a = n_b = overlap = np.empty(0, dtype=np.int64)
+    jaccard = np.empty(0, dtype=np.float64)
+    if len(vertex):
+        accounts, sig = signatures(vertex, item, bins=bins, seed=seed)
+        sizes = np.bincount(vertex)[accounts]
+        del vertex, item
+        pairs = _band_candidates(
+            sig,
+            band_rows=band_rows,
+            max_band_accounts=max_band_accounts,
+            crowded_band_neighbours=crowded_band_neighbours,
+            seed=seed,
         )
-        SELECT account_a, account_b, n_a, n_b, jaccard,
-               -- |A ∩ B| = J (|A| + |B|) / (1 + J)
-               least(least(n_a, n_b), round(jaccard * (n_a + n_b) / (1.0 + jaccard))) AS overlap
-        FROM (SELECT *, matching / greatest(filled, 1) AS jaccard FROM estimated)
-        """,
-        [max_band_accounts, max_band_accounts, crowded_band_neighbours],
+        rows_a, rows_b = pairs // 4294967296, pairs % 4294967296
+        jaccard = estimate_jaccard(sig, rows_a, rows_b)
+        n_a, n_b = sizes[rows_a], sizes[rows_b]
+        # |A ∩ B| = J (|A| + |B|) / (1 + J)
+        overlap = np.minimum(
+            np.minimum(n_a, n_b), np.round(jaccard * (n_a + n_b) / (1.0 + jaccard)).astype(np.int64)
+        )
+        keep = overlap >= min_overlap
+        a, b = accounts[rows_a[keep]], accounts[rows_b[keep]]
+        n_a, n_b, jaccard, overlap = n_a[keep], n_b[keep], jaccard[keep], overlap[keep]
+    frame = pa.table(
+        {
+            "account_a": pa.array(a, pa.int32()),
+            "account_b": pa.array(b, pa.int32()),
+            "n_a": pa.array(n_a, pa.int64()),
+            "n_b": pa.array(n_b, pa.int64()),
+            "jaccard": pa.array(jaccard, pa.float64()),
+            "overlap": pa.array(overlap, pa.int64()),
+        }
     )
-    con.execute(f"DELETE FROM {output_table} WHERE overlap < ?", [min_overlap])
-    con.execute("DROP TABLE graph_band_keys")
-    con.execute("DROP TABLE graph_signatures")
+    con.register("graph_overlap_rows", frame)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {output_table} AS SELECT * FROM graph_overlap_rows"
+        )
+    finally:
+        con.unregister("graph_overlap_rows")

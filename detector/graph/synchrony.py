@@ -32,8 +32,10 @@ def compute_synchrony(con: duckdb.DuckDBPyConnection, params: GraphParams) -> in
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_active_buckets AS
-        SELECT DISTINCT v.vertex, CAST(floor(epoch(r."timestamp") / ?) AS BIGINT) AS item
-        FROM requests r JOIN graph_vertices v USING (account_id)
+        SELECT v.vertex, b.item
+        FROM (SELECT account_id, CAST(floor(epoch("timestamp") / ?) AS BIGINT) AS item
+              FROM requests GROUP BY ALL) b
+        JOIN graph_vertices v USING (account_id)
         """,
         [params.bucket_seconds],
     )

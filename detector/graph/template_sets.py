@@ -4,7 +4,8 @@ A campaign's accounts each use a handful of its templates; every template may be
 too many accounts to be a rare link on its own, but two accounts whose whole template sets
 coincide are tied. Jaccard similarity over each account's distinct `template_fp` values, with
 MinHash blocking; templates used across a large part of the population (greetings, popular
-tasks) are left out of the sets. Needs `request_features`; empty without it.
+tasks) or by accounts spread like unrelated ones (a popular agent product's templates) are left
+out of the sets. Needs `request_features`; empty without it.
 """
 
 from __future__ import annotations
@@ -21,22 +22,15 @@ TEMPLATE_PAIRS_TABLE = "graph_template_pairs"
 def compute_template_similarity(
     con: duckdb.DuckDBPyConnection, params: GraphParams, *, has_templates: bool
 ) -> int:
-    """Fill temp table `graph_template_pairs(account_a, account_b, template_similarity)`."""
+    """Fill temp table `graph_template_pairs(account_a, account_b, template_similarity)` from
+    the items the weighting step left in `graph_template_items(vertex, item)`."""
     if not has_templates:
+        con.execute("DROP TABLE IF EXISTS graph_template_items")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {TEMPLATE_PAIRS_TABLE} "
             "(account_a INTEGER, account_b INTEGER, template_similarity DOUBLE)"
         )
         return 0
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE graph_template_items AS
-        SELECT v.vertex, CAST(hash(a.attr_value) // 2 AS BIGINT) AS item
-        FROM account_attributes a JOIN graph_vertices v USING (account_id)
-        WHERE a.attr_type = 'template_fp' AND a.accounts BETWEEN 2 AND ?
-        """,
-        [params.max_accounts_per_template_set_item],
-    )
     overlapping_pairs(
         con,
         items_table="graph_template_items",

@@ -1,4 +1,5 @@
-"""CSV with a header row: every cell is text; `messages` and `tools` hold JSON text.
+"""CSV with a header row, plain or gzip-compressed: every cell is text; `messages` and
+`tools` hold JSON text.
 
 Read by pyarrow's streaming CSV reader (quoted newlines allowed). A row with the wrong number
 of fields cannot be parsed into columns: it is quarantined with its text, but the parser does
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from detector.errors import InputError
+from detector.ingest.jsonl_reader import open_maybe_gzip
 from detector.ingest.lines import int64_array
 from detector.ingest.readers import BATCH_VIEW, Batch
 from detector.ingest.schema import RAW_KEEP_BYTES, RecordSpec
@@ -30,9 +32,10 @@ MALFORMED = "__malformed"
 
 
 def read_header(path: Path) -> list[str]:
-    """Column names of the CSV header (first line)."""
-    with path.open("rb") as handle:
-        first = handle.readline(1024 * 1024).decode("utf-8", errors="replace")
+    """Column names of the CSV header (first line), gzip-compressed or not."""
+    stream, underlying = open_maybe_gzip(path)
+    with stream, underlying:
+        first = stream.readline(1024 * 1024).decode("utf-8", errors="replace")
     names = next(csv.reader(io.StringIO(first)), [])
     if not names or not any(name.strip() for name in names):
         raise InputError(f"{path}: CSV file without a header row")
@@ -57,7 +60,7 @@ class CsvReader:
             malformed.append(row.text[:RAW_KEEP_BYTES])
             return "skip"
 
-        handle = path.open("rb")
+        handle, underlying = open_maybe_gzip(path)
         try:
             reader = pacsv.open_csv(
                 handle,
@@ -73,18 +76,19 @@ class CsvReader:
                     quoted_strings_can_be_null=False,
                 ),
             )
-        except (pa.ArrowInvalid, OSError) as exc:
+        except (pa.ArrowInvalid, OSError, EOFError) as exc:
             handle.close()
+            underlying.close()
             raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
         size = path.stat().st_size
         first = 1
-        with handle:
+        with handle, underlying:
             while True:
                 try:
                     record_batch = reader.read_next_batch()
                 except StopIteration:
                     break
-                except pa.ArrowInvalid as exc:
+                except (pa.ArrowInvalid, OSError, EOFError) as exc:
                     raise InputError(
                         f"{path}: CSV parse error near data row {first}: {exc}"
                     ) from exc
@@ -97,7 +101,7 @@ class CsvReader:
                         [table, _malformed_rows(malformed, table.schema)], promote_options="default"
                     )
                     malformed.clear()
-                yield Batch(table, handle.tell())
+                yield Batch(table, underlying.tell())
         if malformed:
             yield Batch(_malformed_rows(malformed, None), size)
 

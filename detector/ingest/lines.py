@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from detector.ingest.schema import MAX_RECORD_BYTES, RAW_KEEP_BYTES
 
-CHUNK_BYTES = 16 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024
 
 LINE_BATCH_SCHEMA = pa.schema(
     [

@@ -7,13 +7,15 @@ Both formats carry one column per field. Columns are renamed to the canonical fi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.ingest.readers import is_json_kind, quoted
-from detector.ingest.schema import RecordSpec
+from detector.ingest.schema import Field, Kind, RecordSpec
+from detector.ingest.validate import items_ok_column
 
 EXTRA_COLUMN = "__extra"
 
@@ -58,14 +60,12 @@ def _mode_of(arrow_type: pa.DataType, untyped_text: bool) -> Mode:
 
 
 def _to_canonical_column(column: pa.ChunkedArray, mode: Mode) -> pa.ChunkedArray:
-    """Timestamps become epoch milliseconds (naive ones are taken as UTC); numbers stay numbers."""
+    """Timestamps become epoch milliseconds (naive ones are taken as UTC); numbers stay as read."""
     if pa.types.is_timestamp(column.type):
         return pc.cast(pc.cast(column, pa.timestamp("ms", tz=column.type.tz)), pa.int64())
     if pa.types.is_date(column.type):
         return pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
-    if mode is Mode.BIGINT and not pa.types.is_int64(column.type):
-        return pc.cast(column, pa.int64())
-    return column
+    return column  # any integer type as read: validation range-checks the exact value
 
 
 def normalize(
@@ -92,6 +92,58 @@ def normalize(
     return pa.table(columns), modes
 
 
+def items_check_sql(
+    field: Field, item_is_struct: bool, struct_fields: Mapping[str, bool]
+) -> str | None:
+    """SQL checking the items of a typed list column natively, or None when its item type
+    cannot be checked without JSON (then validation parses the JSON as for text input).
+
+    `struct_fields` maps the item struct's field names to whether each is a string (or null)."""
+    column = quoted(field.name)
+    if field.kind is Kind.MESSAGES:
+        if not (item_is_struct and struct_fields.get("role") and struct_fields.get("content")):
+            return None
+        rule = "lambda m: m IS NOT NULL AND m.role IS NOT NULL"
+    elif field.kind is Kind.TOOLS:
+        rule = "lambda t: t IS NOT NULL"  # a name (string) or a definition (struct), not null
+        if not item_is_struct and struct_fields != {"": True}:
+            return None
+    else:
+        return None
+    return f"(len({column}) = 0 OR list_bool_and(list_transform({column}, {rule})))"
+
+
+def arrow_items_checks(table: pa.Table, spec: RecordSpec) -> dict[str, str]:
+    """`items_check_sql` for the typed list columns of a normalized Arrow batch."""
+    checks: dict[str, str] = {}
+    for field in spec.fields:
+        if not is_json_kind(field.kind) or field.name not in table.column_names:
+            continue
+        arrow_type = table.schema.field(field.name).type
+        if not (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)):
+            continue
+        item = arrow_type.value_type
+        if pa.types.is_struct(item):
+            members = {
+                item.field(i).name: _is_text(item.field(i).type) for i in range(item.num_fields)
+            }
+            sql = items_check_sql(field, True, members)
+        else:
+            sql = items_check_sql(field, False, {"": _is_text(item)})
+        if sql is not None:
+            checks[field.name] = sql
+    return checks
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_string_view(arrow_type)
+        or pa.types.is_null(arrow_type)
+    )
+
+
 def canonical_select(
     spec: RecordSpec,
     batch: str,
@@ -99,9 +151,13 @@ def canonical_select(
     has_extra: bool,
     raw_sql: str = "NULL::VARCHAR",
     reject_sql: str = "NULL::VARCHAR",
+    items_checks: Mapping[str, str] | None = None,
 ) -> str:
-    """SQL for the canonical relation over a normalized batch (see `normalize`)."""
+    """SQL for the canonical relation over a normalized batch (see `normalize`); `items_checks`
+    adds an `f__items_ok` column for typed list fields (see `items_check_sql`)."""
     parts = ["line", f"{raw_sql} AS raw", f"{reject_sql} AS reject"]
+    for name, check in (items_checks or {}).items():
+        parts.append(f"{check} AS {quoted(items_ok_column(name))}")
     for field in spec.fields:
         name, mode = field.name, modes[field.name]
         column = quoted(name)

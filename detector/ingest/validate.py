@@ -8,11 +8,17 @@ a kind column `f__k`. The kind says what the input held: a JSON type name as Duc
 `NULL`), or `TEXT` for untyped text that must be parsed (a CSV cell). Values are VARCHAR,
 except `messages` and `tools`, which are JSON.
 
+A reader that reads typed nested data (a Parquet `list<struct<role, content>>`) may also give
+a boolean column `f__items_ok` for `messages` or `tools`: whether the items already have the
+right shape, checked on the native values, so that validation does not parse the JSON again.
+
 `validated_sql` turns that relation into typed columns plus a `reason` that lists every rule
 the record breaks (NULL for a good record). Every rule here is SQL over whole columns.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from detector.ingest.readers import literal as _lit
 from detector.ingest.readers import quoted as _q
@@ -27,19 +33,38 @@ from detector.ingest.schema import (
     RecordSpec,
 )
 
+
+@dataclass(frozen=True)
+class FileRelation:
+    """A whole file as the canonical relation, for a reader whose format DuckDB scans itself
+    (an optional fast path next to `batches` + `canonical`)."""
+
+    sql: str
+    """SELECT of the canonical relation; may use the bound parameters `params`."""
+    params: dict[str, object]
+    rows: int
+    """Records in the file (for progress)."""
+    items_checked: frozenset[str]
+    """JSON fields whose `f__items_ok` column the relation carries."""
+
+
 STRING_KINDS = "('VARCHAR', 'TEXT')"
 NUMBER_KINDS = "('UBIGINT', 'BIGINT', 'DOUBLE')"
 RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$"
 NUMERIC_TEXT = r"^\s*-?\d+(\.\d+)?\s*$"
 INTEGER_TEXT = r"^\s*[-+]?\d+\s*$"
-MESSAGE_ITEM = '[{"role":"JSON","content":"JSON"}]'
 
 
 def _present(field: Field) -> str:
     return f"({_q(field.name)} IS NOT NULL AND {_q(field.name + '__k')} IS DISTINCT FROM 'NULL')"
 
 
-def _helpers(field: Field) -> list[str]:
+def items_ok_column(name: str) -> str:
+    """The optional canonical column saying a JSON field's items were checked natively."""
+    return name + "__items_ok"
+
+
+def _helpers(field: Field, checked: frozenset[str]) -> list[str]:
     """Intermediate columns a field's checks share (computed once, in a lower projection)."""
     v, k = _q(field.name), _q(field.name + "__k")
     name = field.name
@@ -64,10 +89,18 @@ def _helpers(field: Field) -> list[str]:
             f"THEN try_cast(trim({v}) AS HUGEINT) END"
         )
         return [f"{number} AS {_q(name + '__int')}"]
-    if field.kind is Kind.MESSAGES:
-        return [f"try(json_transform_strict({v}, {_lit(MESSAGE_ITEM)})) AS {_q(name + '__items')}"]
-    if field.kind is Kind.TOOLS:
-        return [f"json_type({v}, '$[*]') AS {_q(name + '__types')}"]
+    if field.name in checked:
+        return []
+    if field.kind in (Kind.MESSAGES, Kind.TOOLS):
+        # JSON types of the items (and of each item's role and content): three quick parses
+        # of the array cost less than transforming it into a list of structs (measured).
+        array_ok = _json_kind_ok(field, "('ARRAY')")
+        json = f"CASE WHEN {array_ok} THEN {v} END"
+        out = [f"json_type({json}, '$[*]') AS {_q(name + '__types')}"]
+        if field.kind is Kind.MESSAGES:
+            out.append(f"json_type({json}, '$[*].role') AS {_q(name + '__roles')}")
+            out.append(f"json_type({json}, '$[*].content') AS {_q(name + '__contents')}")
+        return out
     return []
 
 
@@ -77,7 +110,7 @@ def _json_kind_ok(field: Field, kinds: str) -> str:
     return f"({k} IN {kinds} OR ({k} = 'TEXT' AND json_type({v}) IN {kinds}))"
 
 
-def _problems(field: Field) -> list[str]:
+def _problems(field: Field, checked: frozenset[str]) -> list[str]:
     """CASE expressions, one per rule, each giving a reason or NULL."""
     v, k, name = _q(field.name), _q(field.name + "__k"), field.name
     present = _present(field)
@@ -91,6 +124,18 @@ def _problems(field: Field) -> list[str]:
             else ""
         )
         out.append(f"CASE WHEN NOT {present}{blank} THEN {_lit('missing ' + name)} END")
+    if field.name in checked:
+        shape = (
+            "{role: string, content: string}"
+            if field.kind is Kind.MESSAGES
+            else "tool names or tool definition objects"
+        )
+        out.append(
+            f"CASE WHEN {present} AND {k} <> 'ARRAY' THEN {_lit(name + ' must be an array')} "
+            f"WHEN {present} AND NOT coalesce({_q(items_ok_column(name))}, false) "
+            f"THEN {_lit(name + ' items must be ' + shape)} END"
+        )
+        return out
     if field.kind in (Kind.STRING, Kind.IP):
         out.append(
             f"CASE WHEN {present} AND {k} NOT IN {STRING_KINDS} THEN {_lit(name + ' must be a string')} END"
@@ -117,25 +162,27 @@ def _problems(field: Field) -> list[str]:
         )
         if field.kind is Kind.COUNT:
             out.append(f"CASE WHEN {number} < 0 THEN {_lit('negative ' + name)} END")
-    elif field.kind is Kind.MESSAGES:
-        items = _q(name + "__items")
-        array_ok = _json_kind_ok(field, "('ARRAY')")
-        out.append(
-            f"CASE WHEN {present} AND NOT coalesce({array_ok}, false) "
-            f"THEN {_lit(name + ' must be an array')} "
-            f"WHEN {present} AND NOT coalesce(len({items}) = 0 OR list_bool_and(list_transform({items}, "
-            f"lambda m: json_type(m.role) = 'VARCHAR' AND json_type(m.content) IN ('VARCHAR', 'NULL'))), false) "
-            f"THEN {_lit(name + ' items must be {role: string, content: string}')} END"
-        )
-    elif field.kind is Kind.TOOLS:
+    elif field.kind in (Kind.MESSAGES, Kind.TOOLS):
         types = _q(name + "__types")
         array_ok = _json_kind_ok(field, "('ARRAY')")
+        if field.kind is Kind.MESSAGES:
+            # Every item an object with a string role and a string (or null) content: as many
+            # roles and contents as items, of the right types.
+            roles, contents = _q(name + "__roles"), _q(name + "__contents")
+            items_ok = (
+                f"list_has_all(['OBJECT'], {types}) AND len({roles}) = len({types}) "
+                f"AND len({contents}) = len({types}) AND list_has_all(['VARCHAR'], {roles}) "
+                f"AND list_has_all(['VARCHAR', 'NULL'], {contents})"
+            )
+            shape = "{role: string, content: string}"
+        else:
+            items_ok = f"list_has_all(['VARCHAR', 'OBJECT'], {types})"
+            shape = "tool names or tool definition objects"
         out.append(
             f"CASE WHEN {present} AND NOT coalesce({array_ok}, false) "
             f"THEN {_lit(name + ' must be an array')} "
-            f"WHEN {present} AND NOT coalesce(list_bool_and(list_transform({types}, "
-            f"lambda t: t IN ('VARCHAR', 'OBJECT'))) OR len({types}) = 0, false) "
-            f"THEN {_lit(name + ' items must be tool names or tool definition objects')} END"
+            f"WHEN {present} AND NOT coalesce(len({types}) = 0 OR ({items_ok}), false) "
+            f"THEN {_lit(name + ' items must be ' + shape)} END"
         )
     return out
 
@@ -176,13 +223,16 @@ def _size(spec: RecordSpec) -> str:
     return f"({parts} + coalesce(strlen(extra), 0))"
 
 
-def validated_sql(spec: RecordSpec, canonical: str) -> str:
+def validated_sql(
+    spec: RecordSpec, canonical: str, items_checked: frozenset[str] = frozenset()
+) -> str:
     """SQL over the canonical relation named `canonical`: typed columns and a `reason`.
 
-    Output columns: `line`, `raw` (as read; NULL for CSV and Parquet rows), `reason`, every
-    field of `spec` typed for the store, and `extra`.
+    `items_checked` names the JSON fields for which the relation carries an `f__items_ok`
+    column. Output columns: `line`, `raw` (as read; NULL for CSV and Parquet rows), `reason`,
+    every field of `spec` typed for the store, and `extra`.
     """
-    helpers = [h for f in spec.fields for h in _helpers(f)]
+    helpers = [h for f in spec.fields for h in _helpers(f, items_checked)]
     timestamps = [
         f"CASE WHEN {_q(f.name + '__epoch')} IS NOT NULL AND abs({_q(f.name + '__epoch')}) < 1e14 THEN "
         f"to_timestamp(CASE WHEN abs({_q(f.name + '__epoch')}) >= {EPOCH_MILLIS_FROM} "
@@ -191,7 +241,7 @@ def validated_sql(spec: RecordSpec, canonical: str) -> str:
         for f in spec.fields
         if f.kind is Kind.TIMESTAMP
     ]
-    problems = [p for f in spec.fields for p in _problems(f)]
+    problems = [p for f in spec.fields for p in _problems(f, items_checked)]
     size_check = (
         f"CASE WHEN reject IS NULL AND raw IS NULL AND {_size(spec)} > {MAX_RECORD_BYTES} "
         f"THEN 'record too large: ' || {_size(spec)} || ' bytes > {MAX_RECORD_BYTES} bytes' END"

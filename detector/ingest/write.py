@@ -9,6 +9,7 @@ Quarantined records are spooled to a temporary Parquet file and inserted at the 
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,20 +19,27 @@ from typing import Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from detector import enrich, store
+from detector.errors import InputError
 from detector.ingest.prefetch import prefetched
 from detector.ingest.progress import file_progress
-from detector.ingest.readers import BATCH_VIEW, Reader, quoted
+from detector.ingest.readers import BATCH_VIEW, Reader, is_json_kind, literal, quoted
 from detector.ingest.schema import RecordSpec
-from detector.ingest.validate import quarantine_raw_sql, validated_sql
+from detector.ingest.validate import (
+    FileRelation,
+    items_ok_column,
+    quarantine_raw_sql,
+    validated_sql,
+)
 
 STAGED = "ingest_staged"
-LOOKUP = "ingest_ip_lookup"
 STREAM = "ingest_stream"
 SCAN_ROWS = 2048
-WORKER_MEMORY_LIMIT = "512MB"
+FILE_BATCH_ROWS = 32_768
+WORKER_MEMORY_LIMIT = "768MB"
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -77,12 +85,6 @@ def _count(cursor: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _lookup_table(ips: pa.Array) -> pa.Table:
-    """`enrich.lookup_ips` of the distinct IPs, with columns prefixed `lookup_`."""
-    found = enrich.lookup_ips(ips)
-    return found.rename_columns([f"lookup_{name}" for name in found.column_names])
-
-
 def _scannable(table: pa.Table) -> pa.Table:
     """Many small record batches, so DuckDB scans the table on every thread."""
     return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_ROWS), schema=table.schema)
@@ -106,50 +108,135 @@ def _store_columns(spec: RecordSpec) -> list[str]:
     ]
 
 
-def _split_batch(
-    work: duckdb.DuckDBPyConnection,
-    reader: Reader,
-    spec: RecordSpec,
-    table: pa.Table,
-    run_id: int,
-    source: str,
-) -> tuple[pa.Table, pa.Table, int]:
-    """Validate and enrich one batch: (good rows in store columns, quarantine rows, rows read)."""
+def _validated_batch(
+    work: duckdb.DuckDBPyConnection, reader: Reader, spec: RecordSpec, table: pa.Table
+) -> pa.Table:
+    """One batch through the reader's canonical SQL and `validated_sql`; a batch too big for the
+    worker's memory is validated in halves."""
     prepared, canonical = reader.canonical(table, spec)
     work.register(BATCH_VIEW, _scannable(prepared))
-    staged = work.sql(validated_sql(spec, f"({canonical})")).to_arrow_table()
-    work.unregister(BATCH_VIEW)
-    work.register(STAGED, _scannable(staged))
-    ip = quoted(spec.ip_field)
-    distinct = work.sql(
-        f"SELECT DISTINCT {ip} AS ip FROM {STAGED} WHERE reason IS NULL AND {ip} IS NOT NULL"
-    ).to_arrow_table()
-    work.register(LOOKUP, _lookup_table(distinct.column("ip").combine_chunks()))
-    joined = f"{STAGED} s LEFT JOIN {LOOKUP} l ON l.lookup_ip = s.{ip}"
-    invalid_ip = f"s.{ip} IS NOT NULL AND NOT coalesce(l.lookup_valid, false)"
+    try:
+        query = _validation_query(work, spec, canonical, tuple(prepared.schema.names))
+        return work.sql(query).to_arrow_table()
+    except duckdb.OutOfMemoryException:
+        if table.num_rows < 2:
+            raise
+    finally:
+        work.unregister(BATCH_VIEW)
+    half = table.num_rows // 2
+    return pa.concat_tables(
+        [
+            _validated_batch(work, reader, spec, table.slice(0, half)),
+            _validated_batch(work, reader, spec, table.slice(half)),
+        ]
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_fields(spec: RecordSpec, columns: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(
+        f.name for f in spec.fields if is_json_kind(f.kind) and items_ok_column(f.name) in columns
+    )
+
+
+def _validation_query(
+    work: duckdb.DuckDBPyConnection,
+    spec: RecordSpec,
+    canonical: str,
+    batch_columns: tuple[str, ...],
+) -> str:
+    """`validated_sql` over a reader's canonical SQL, knowing which `f__items_ok` columns it has."""
+    key = (canonical, batch_columns)
+    columns = _canonical_columns.get(key)
+    if columns is None:  # binding the SQL costs a little; a reader repeats the same SQL
+        if len(_canonical_columns) > 256:
+            _canonical_columns.clear()
+        columns = _canonical_columns.setdefault(key, tuple(work.sql(canonical).columns))
+    return validated_sql(spec, f"({canonical})", _checked_fields(spec, columns))
+
+
+_canonical_columns: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+"""Output columns of each canonical SQL (with the batch columns it ran over), bound once."""
+
+
+def _split_batch(
+    work: duckdb.DuckDBPyConnection, spec: RecordSpec, staged: pa.Table, run_id: int, source: str
+) -> tuple[pa.Table, pa.Table]:
+    """Enrich validated rows (the output of `validated_sql`) and split them into store rows and
+    quarantine rows; an IP the lookup finds invalid sends its row to the quarantine."""
+    ips = staged.column(spec.ip_field)
+    found = enrich.lookup_ips(ips)  # looks up each distinct address once, keeps the row order
+    invalid_ip = pc.and_(pc.is_valid(ips), pc.invert(found.column("valid")))
+    good_mask = pc.and_(pc.is_null(staged.column("reason")), pc.invert(invalid_ip))
+    good_count = pc.sum(good_mask).as_py() or 0
+    kept = staged if good_count == staged.num_rows else staged.filter(good_mask)
+    kept_found = found if good_count == staged.num_rows else found.filter(good_mask)
+    good = pa.Table.from_arrays(
+        [kept.column(name) for name in (*spec.names, "extra")]
+        + [kept_found.column(src) for src, _ in spec.enrichment]
+        + [pa.repeat(pa.scalar(run_id, pa.int64()), kept.num_rows), kept.column("line")],
+        names=_store_columns(spec),
+    )
+    if good_count == staged.num_rows:
+        bad = QUARANTINE_SCHEMA.empty_table()
+    else:
+        bad = _quarantine_rows(work, spec, staged.filter(pc.invert(good_mask)), run_id, source)
+    return good, bad
+
+
+def _quarantine_rows(
+    work: duckdb.DuckDBPyConnection, spec: RecordSpec, rejected: pa.Table, run_id: int, source: str
+) -> pa.Table:
+    """Quarantine rows (reason and raw text) for validated rows that are not stored."""
+    work.register(STAGED, rejected)
     bad = work.sql(
         f"""
         SELECT $run::BIGINT AS ingest_run_id, $source AS source, s.line,
-               coalesce(s.reason, 'invalid {spec.ip_field}') AS reason,
+               coalesce(s.reason, {literal("invalid " + spec.ip_field)}) AS reason,
                {quarantine_raw_sql(spec, "s")} AS raw
-        FROM {joined}
-        WHERE s.reason IS NOT NULL OR ({invalid_ip})
+        FROM {STAGED} s
         ORDER BY s.line
         """,
         params={"run": run_id, "source": source},
     ).to_arrow_table()
-    values = ", ".join(
-        [f"s.{quoted(name)}" for name in [*spec.names, "extra"]]
-        + [f"l.{quoted('lookup_' + src)}" for src, _ in spec.enrichment]
-        + ["$run::BIGINT", "s.line"]
-    )
-    good = work.sql(
-        f"SELECT {values} FROM {joined} WHERE s.reason IS NULL AND NOT ({invalid_ip}) ORDER BY s.line",
-        params={"run": run_id},
-    ).to_arrow_table()
-    work.unregister(LOOKUP)
     work.unregister(STAGED)
-    return good.rename_columns(_store_columns(spec)), bad.cast(QUARANTINE_SCHEMA), staged.num_rows
+    return bad.cast(QUARANTINE_SCHEMA)
+
+
+def _validated_tables(
+    work: duckdb.DuckDBPyConnection, reader: Reader, path: Path, spec: RecordSpec
+) -> Iterator[tuple[pa.Table, int]] | None:
+    """The file's rows validated by one streaming DuckDB query over the whole file, with the
+    byte position reached; None unless the reader offers `file_relation` for this file."""
+    whole = getattr(reader, "file_relation", None)
+    relation: FileRelation | None = whole(work, path, spec) if whole is not None else None
+    if relation is None:
+        return None
+    size, total = path.stat().st_size, max(relation.rows, 1)
+    sql = validated_sql(spec, f"({relation.sql})", relation.items_checked)
+
+    def tables() -> Iterator[tuple[pa.Table, int]]:
+        stream = work.cursor()  # its own connection: `work` stays free for quarantine queries
+        try:
+            done = 0
+            result = stream.sql(sql, params=relation.params).to_arrow_reader(FILE_BATCH_ROWS)
+            for record_batch in result:
+                done += record_batch.num_rows
+                yield pa.Table.from_batches([record_batch]), size * done // total
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot read: {exc}") from exc
+        finally:
+            stream.close()
+
+    return tables()
+
+
+def _batch_tables(
+    work: duckdb.DuckDBPyConnection, reader: Reader, path: Path, spec: RecordSpec
+) -> Iterator[tuple[pa.Table, int]]:
+    """The file's rows validated batch by batch through the reader's `batches` + `canonical`."""
+    for batch in reader.batches(path, spec):
+        yield _validated_batch(work, reader, spec, batch.table), batch.position
 
 
 def _good_batches(
@@ -164,20 +251,26 @@ def _good_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Good rows of every batch of the file, cast to the store's schema; bad ones go to `spool`."""
     work = worker_connection()
+    validator = work.cursor()
     try:
+        tables = _validated_tables(work, reader, path, spec)
+        if tables is None:
+            # Validation runs on a cursor of its own in the prefetch thread.
+            tables = _batch_tables(validator, reader, path, spec)
         with file_progress(path.name, path.stat().st_size, progress) as advance:
-            for batch in prefetched(reader.batches(path, spec)):
-                good, bad, read = _split_batch(work, reader, spec, batch.table, run_id, str(path))
-                counts.read += read
+            for staged, position in prefetched(tables):
+                good, bad = _split_batch(work, spec, staged, run_id, str(path))
+                counts.read += staged.num_rows
                 if bad.num_rows:
                     spool.write_table(bad)
                     counts.quarantined += bad.num_rows
                 yield from good.cast(schema).to_batches()
-                advance(batch.position)
+                advance(position)
     except BaseException as error:
         counts.failure = error  # DuckDB wraps errors raised in a scan; the caller re-raises this
         raise
     finally:
+        validator.close()
         work.close()
 
 

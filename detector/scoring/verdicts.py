@@ -15,6 +15,7 @@ class Verdicts:
     confirmed_campaigns: frozenset[str] = frozenset()
     allowlisted_accounts: frozenset[str] = frozenset()
     allowlisted_orgs: frozenset[str] = frozenset()
+    confirmed_accounts: frozenset[str] = frozenset()
 
     def campaign_status(self, campaign_id: str) -> str:
         if campaign_id in self.dismissed_campaigns:
@@ -47,4 +48,5 @@ def load_verdicts(con: duckdb.DuckDBPyConnection) -> Verdicts:
         confirmed_campaigns=pick("campaign", "confirmed"),
         allowlisted_accounts=pick("account", "allowlisted", "dismissed"),
         allowlisted_orgs=pick("org", "allowlisted", "dismissed"),
+        confirmed_accounts=pick("account", "confirmed"),
     )

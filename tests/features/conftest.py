@@ -24,7 +24,7 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def plain_labels(monkeypatch: pytest.MonkeyPatch) -> None:
     """Replace the capability and CoT models by constants: these tests are about volume and templates."""
 
-    def labels(frame: pl.DataFrame) -> pl.DataFrame:
+    def labels(frame: pl.DataFrame, *texts: object) -> pl.DataFrame:
         return frame.select(
             "request_id",
             pl.lit("other").alias("capability"),

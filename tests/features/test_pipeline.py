@@ -153,7 +153,7 @@ def test_batches_split_big_days(
     monkeypatch.setattr(
         pipeline,
         "_request_labels",
-        lambda frame: frame.select("request_id").with_columns(
+        lambda frame, *texts: frame.select("request_id").with_columns(
             capability=None, capability_confidence=None, cot_score=None
         ),
     )
@@ -234,7 +234,7 @@ def test_interrupted_run_is_completed_by_the_next(
     monkeypatch.setattr(
         pipeline,
         "_request_labels",
-        lambda frame: frame.select("request_id").with_columns(
+        lambda frame, *texts: frame.select("request_id").with_columns(
             capability=None, capability_confidence=None, cot_score=None
         ),
     )

@@ -38,11 +38,11 @@ def test_parquet_is_detected_by_magic_whatever_the_name(tmp_path):
     assert detect_format(path) == "parquet"
 
 
-def test_gzip_csv_is_refused_with_a_reason(tmp_path):
-    path = tmp_path / "a.csv.gz"
+@pytest.mark.parametrize("name", ["a.csv.gz", "export.gz"])
+def test_gzip_csv_is_detected_by_name_or_by_content(tmp_path, name):
+    path = tmp_path / name
     path.write_bytes(gzip.compress(b"a,b\n1,2\n"))
-    with pytest.raises(InputError, match="gzip-compressed CSV"):
-        detect_format(path)
+    assert detect_format(path) == "csv"
 
 
 def test_unknown_content_is_refused(tmp_path):

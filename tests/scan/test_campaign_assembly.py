@@ -51,7 +51,7 @@ def test_lone_account_needs_three_families():
 
 
 def test_more_and_stronger_evidence_scores_higher():
-    two = assemble_campaigns(*frames(["cot", "capability"], []), RULES)[0]
+    two = assemble_campaigns(*frames(["cot", "metadata"], []), RULES)[0]
     four = assemble_campaigns(*frames(["cot", "capability", "metadata", "infrastructure"], []), RULES)[0]
     assert four.score > two.score
     weights = {"low": 0.3, "medium": 0.5, "high": 0.7, "critical": 0.85}
@@ -76,3 +76,13 @@ def test_allowlisted_org_members_are_removed():
     (draft,) = assemble_campaigns(*frames(["cot", "metadata"], []), RULES, verdicts=verdicts,
                                   account_orgs={"c1": "org-a"})
     assert draft.members == ("c2", "c3")
+
+
+def test_a_cluster_without_coordination_is_judged_like_one_account():
+    # Behaviour alone (an evaluation team pivoting to a new model on high-value tasks) is not
+    # coordination: two behavioural families do not make a cluster campaign, three do.
+    assert assemble_campaigns(*frames(["capability", "volume"], []), RULES) == []
+    (draft,) = assemble_campaigns(*frames(["capability", "volume", "cot"], []), RULES)
+    assert draft.unit == "cluster:k"
+    (coordinated,) = assemble_campaigns(*frames(["capability", "infrastructure"], []), RULES)
+    assert coordinated.families == ("capability", "infrastructure")
