@@ -178,7 +178,10 @@ def scan(
             started = time.perf_counter()
             stage_stats = stage(ctx)
             seconds[name] = round(time.perf_counter() - started, 3)
-            stats["stages"][name] = {"seconds": seconds[name], **(stage_stats or {})}
+            stage_stats = dict(stage_stats or {})
+            if "seconds" in stage_stats:  # a stage's own per-phase timings
+                stage_stats["phase_seconds"] = stage_stats.pop("seconds")
+            stats["stages"][name] = {**stage_stats, "seconds": seconds[name]}
         started = time.perf_counter()
         known = ctx.known or known_campaigns(con)
         summary = _publish(ctx, run_id, now, known, stats, backfill, previous_ingest, high_water)

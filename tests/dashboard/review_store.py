@@ -8,18 +8,17 @@ campus NAT cluster, an evaluation-harness organisation and 250 ordinary accounts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from synthetic_accounts import START, Population, account_feature_values
 
 from detector import store
 from detector.review import precompute
 from detector.scan import Stage, campaigns_stage, rules_stage, scan, scoring_stage
 
-START = datetime(2026, 3, 1, tzinfo=UTC)
 XSS_PROMPT = (
     'Solve and show every step. <script>window.__xss = 1</script> '
     '<img src=x onerror="window.__xss = 2"> **bold** [link](javascript:alert(1))'
@@ -30,41 +29,6 @@ STAGES: tuple[Stage, ...] = (
     ("rules", rules_stage),
     ("campaigns", campaigns_stage),
 )
-
-
-@dataclass(frozen=True)
-class Population:
-    attack: list[str]
-    nat: list[str]
-    evals: list[str]
-    benign: list[str]
-
-
-def _features(rng: np.random.Generator, n: int, kind: str) -> dict[str, np.ndarray]:
-    if kind == "attack":
-        return {
-            "requests": rng.integers(300, 900, n), "active_days": rng.integers(10, 20, n),
-            "cot_share": rng.uniform(0.6, 0.9, n), "high_value_share": rng.uniform(0.85, 1.0, n),
-            "shared_rare_template_share": rng.uniform(0.6, 0.95, n),
-            "hosting_share": rng.uniform(0.9, 1.0, n), "model_pivot_share": rng.uniform(0.0, 0.1, n),
-            "top_template_share": rng.uniform(0.3, 0.6, n),
-        }
-    if kind == "eval":
-        return {
-            "requests": rng.integers(500, 2000, n), "active_days": rng.integers(1, 3, n),
-            "cot_share": rng.uniform(0.5, 0.8, n), "high_value_share": rng.uniform(0.3, 0.6, n),
-            "shared_rare_template_share": rng.uniform(0.6, 0.9, n),
-            "hosting_share": rng.uniform(0.9, 1.0, n), "model_pivot_share": np.zeros(n),
-            "top_template_share": rng.uniform(0.05, 0.2, n),
-        }
-    return {
-        "requests": rng.integers(5, 400, n), "active_days": rng.integers(1, 25, n),
-        "cot_share": rng.uniform(0.0, 0.1, n), "high_value_share": rng.uniform(0.1, 0.6, n),
-        "shared_rare_template_share": rng.uniform(0.0, 0.1, n),
-        "hosting_share": rng.uniform(0.0, 0.2, n) if kind == "nat" else rng.uniform(0.0, 0.5, n),
-        "model_pivot_share": rng.uniform(0.0, 0.1, n),
-        "top_template_share": rng.uniform(0.05, 0.4, n),
-    }
 
 
 def _requests(pop: Population, rng: np.random.Generator) -> pl.DataFrame:
@@ -114,7 +78,7 @@ def build_review_store(db: Path, *, seed: int = 0) -> Population:
     )
     everyone = pop.attack + pop.nat + pop.evals + pop.benign
     features = pl.concat([
-        pl.DataFrame({"account_id": ids, **_features(rng, len(ids), kind)}).with_columns(
+        pl.DataFrame({"account_id": ids, **account_feature_values(rng, len(ids), kind)}).with_columns(
             pl.col("requests").cast(pl.Int64), pl.col("active_days").cast(pl.Int64))
         for kind, ids in (("attack", pop.attack), ("nat", pop.nat), ("eval", pop.evals), ("benign", pop.benign))
     ])
