@@ -27,6 +27,7 @@ import polars as pl
 import streamlit as st
 
 from detector import store
+from detector.campaigns.profile import query_frame
 from detector.errors import DistillguardError, StoreLockedError
 from detector.export.alerts import load_alerts
 from detector.export.csv import campaign_csv
@@ -88,12 +89,7 @@ class Reader:
                 self._arm_timer()
 
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
-        def work(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-            result = pl.from_arrow(con.sql(sql, params=list(params)).to_arrow_table())
-            assert isinstance(result, pl.DataFrame)
-            return result
-
-        return self.run(work)
+        return self.run(lambda con: query_frame(con, sql, list(params)))
 
     def close(self) -> None:
         with self._lock:

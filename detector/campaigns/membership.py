@@ -79,7 +79,7 @@ def _affinity_sql() -> str:
     """
 
 
-def _links_sql(columns: set[str], support: MemberSupport) -> str:
+def _links_sql(columns: set[str]) -> str:
     families = [
         "greatest(" + ", ".join(f"e.{c}" for c in family if c in columns) + ")"
         for family in LINK_FAMILIES if any(c in columns for c in family)
@@ -106,7 +106,7 @@ def member_support(
     units: Sequence[tuple[str, Sequence[str]]],
     support: MemberSupport | None = None,
 ) -> pl.DataFrame:
-    """(unit, account_id, affinity, strong_partners) for every member of every unit given.
+    """(unit, account_id, affinity, strong_partners, partners) for every member of every unit given.
 
     Missing graph or feature tables give zeros, which the caller reads as "no support".
     """
@@ -127,7 +127,7 @@ def member_support(
         if table_exists(con, "account_edges"):
             links = query_frame(
                 con,
-                _links_sql(set(table_columns(con, "account_edges")), support),
+                _links_sql(set(table_columns(con, "account_edges"))),
                 {"evidence": support.link_evidence, "min_families": support.min_link_families},
             )
             result = result.join(

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from detector import store
+from detector.campaigns.profile import table_exists
 from detector.cli.app import DEFAULT_DB_PATH, DbOption, app, reports_errors
 from detector.errors import DistillguardError, StoreLockedError
 from detector.paths import PROJECT_ROOT
@@ -30,9 +31,7 @@ def refresh_review_tables(db: Path) -> str | None:
         return "the store is busy (a scan or an ingest is running); the dashboard will wait for it"
     try:
         scanned = con.execute("SELECT max(run_id) FROM scan_runs WHERE status = 'done'").fetchall()[0][0]
-        has_meta = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'dash_meta'"
-        ).fetchall()[0][0]
+        has_meta = table_exists(con, "dash_meta")
         built = con.execute("SELECT max(scan_run_id) FROM dash_meta").fetchall()[0][0] if has_meta else None
         if scanned is None:
             return "no scan has finished on this store yet: run `distillguard scan` first"

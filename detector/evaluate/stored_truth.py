@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from detector.evaluate.truth import BENIGN, TruthError, truth_frame
+from detector.ingest.projection import json_key_path
 
 BENIGN_KIND = "peer_benign"
 CAMPAIGN_KIND = "peer_campaign"
@@ -19,7 +20,7 @@ CAMPAIGN_KIND = "peer_campaign"
 
 def truth_from_store(con: duckdb.DuckDBPyConnection, column: str) -> pl.DataFrame:
     """The truth frame from label `column` of the stored requests' `extra` (null or empty is benign)."""
-    path = "$." + '"' + column.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    path = json_key_path(column)
     rows = con.execute(
         """
         SELECT DISTINCT account_id,

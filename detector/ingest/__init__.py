@@ -12,7 +12,7 @@ duplicates are removed, all in one transaction per file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import duckdb
 from detector.errors import DistillguardError, InputError
 from detector.ingest.dedupe import drop_duplicate_accounts, drop_duplicate_requests
 from detector.ingest.formats import FORMATS, Format, detect_format, resolve_reader
+from detector.ingest.readers import Reader
 from detector.ingest.schema import ACCOUNT_SPEC, MAX_RECORD_BYTES, REQUEST_SPEC, RecordSpec
 from detector.ingest.write import Deduper, IngestResult, ingest_file, record_failure
 
@@ -66,6 +67,37 @@ def bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             con.execute("SET preserve_insertion_order = ?", [bool(row[1])])
 
 
+def ingest_with_readers(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path],
+    readers: Sequence[Reader],
+    spec: RecordSpec,
+    dedupe: Deduper,
+    *,
+    progress: bool = False,
+    after_file: Callable[[Reader, IngestResult], None] | None = None,
+) -> list[IngestResult]:
+    """Ingest each checked path with its reader, one transaction per file, under
+    `bounded_memory`; a failure is recorded in `ingest_runs` and re-raised. A reader with a
+    `close` method is closed after its file; `after_file` runs after each file that landed."""
+    results: list[IngestResult] = []
+    with bounded_memory(con):
+        for path, reader in zip(paths, readers, strict=True):
+            try:
+                result = ingest_file(con, path, reader, spec, dedupe, progress=progress)
+            except DistillguardError as exc:
+                record_failure(con, path, reader.format, spec.name, str(exc))
+                raise
+            finally:
+                close = getattr(reader, "close", None)
+                if callable(close):
+                    close()
+            if after_file is not None:
+                after_file(reader, result)
+            results.append(result)
+    return results
+
+
 def _ingest(
     con: duckdb.DuckDBPyConnection,
     paths: Iterable[str | Path],
@@ -76,15 +108,7 @@ def _ingest(
 ) -> list[IngestResult]:
     checked = check_readable(paths)
     readers = [resolve_reader(path, fmt) for path in checked]  # every format known before any write
-    results: list[IngestResult] = []
-    with bounded_memory(con):
-        for path, reader in zip(checked, readers, strict=True):
-            try:
-                results.append(ingest_file(con, path, reader, spec, dedupe, progress=progress))
-            except DistillguardError as exc:
-                record_failure(con, path, reader.format, spec.name, str(exc))
-                raise
-    return results
+    return ingest_with_readers(con, checked, readers, spec, dedupe, progress=progress)
 
 
 def ingest_files(

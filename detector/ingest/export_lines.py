@@ -15,7 +15,7 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from detector.ingest.lines import LINE_BATCH_SCHEMA, int64_array
+from detector.ingest.lines import LINE_BATCH_SCHEMA, int64_array, single_line, string_array
 from detector.ingest.schema import RAW_KEEP_BYTES
 
 EXPORT_LINE_BYTES = 256 * 1024 * 1024
@@ -29,25 +29,10 @@ def _oversize(size: int, limit: int) -> str:
 def _table(data: bytes, starts: np.ndarray, first_line: int, unterminated_last: bool) -> pa.Table:
     """Lines `data[starts[i]:starts[i+1]]`, numbered from `first_line`; invalid UTF-8 is flagged."""
     count = len(starts) - 1
-    raw = pa.Array.from_buffers(
-        pa.string(), count, [None, pa.py_buffer(starts.astype(np.int32)), pa.py_buffer(data)]
-    )
+    raw, bad_utf8 = string_array(np.frombuffer(data, dtype=np.uint8), starts)
     reject: pa.Array = pa.nulls(count, pa.string())
-    try:
-        raw.validate(full=True)
-    except pa.ArrowInvalid:
-        # Rare: only a chunk holding invalid UTF-8 is decoded line by line.
-        texts: list[str] = []
-        reasons: list[str | None] = []
-        for index in range(count):
-            piece = data[starts[index] : starts[index + 1]]
-            try:
-                texts.append(piece.decode("utf-8"))
-                reasons.append(None)
-            except UnicodeDecodeError:
-                texts.append(piece.decode("utf-8", errors="replace"))
-                reasons.append("invalid UTF-8")
-        raw, reject = pa.array(texts, pa.string()), pa.array(reasons, pa.string())
+    if bad_utf8 is not None:
+        reject = pa.array(["invalid UTF-8" if bad else None for bad in bad_utf8], pa.string())
     unterminated = np.zeros(count, dtype=bool)
     if unterminated_last and count:
         unterminated[-1] = True
@@ -58,15 +43,7 @@ def _table(data: bytes, starts: np.ndarray, first_line: int, unterminated_last: 
 
 
 def _rejected(line: int, head: bytes, size: int, unterminated: bool, limit: int) -> pa.Table:
-    return pa.Table.from_pydict(
-        {
-            "line": [line],
-            "raw": [head[:RAW_KEEP_BYTES].decode("utf-8", errors="replace")],
-            "reject": [_oversize(size, limit)],
-            "unterminated": [unterminated],
-        },
-        schema=LINE_BATCH_SCHEMA,
-    )
+    return single_line(line, head[:RAW_KEEP_BYTES], _oversize(size, limit), unterminated)
 
 
 def iter_export_lines(

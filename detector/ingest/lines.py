@@ -46,7 +46,7 @@ def _oversize_reason(size: int) -> str:
     return f"record too large: {size} bytes > {MAX_RECORD_BYTES} bytes"
 
 
-def _string_array(buffer: np.ndarray, offsets: np.ndarray) -> tuple[pa.Array, np.ndarray | None]:
+def string_array(buffer: np.ndarray, offsets: np.ndarray) -> tuple[pa.Array, np.ndarray | None]:
     """The lines as an Arrow string array over `buffer`; lines of invalid UTF-8 are repaired and flagged."""
     count = len(offsets) - 1
     array = pa.Array.from_buffers(
@@ -76,7 +76,7 @@ def _batch(
 ) -> pa.Table:
     """Lines `buffer[starts[i]:starts[i+1]]` (each keeps its newline), numbered from `first_line`."""
     count = len(starts) - 1
-    raw, bad_utf8 = _string_array(buffer, starts)
+    raw, bad_utf8 = string_array(buffer, starts)
     lengths = np.diff(starts)
     oversize = lengths > MAX_RECORD_BYTES
     reject: pa.Array
@@ -99,7 +99,8 @@ def _batch(
     )
 
 
-def _single(line: int, head: bytes, reason: str, unterminated: bool) -> pa.Table:
+def single_line(line: int, head: bytes, reason: str, unterminated: bool) -> pa.Table:
+    """A batch of one line that cannot be a record: its kept head and the reason."""
     return pa.Table.from_pydict(
         {
             "line": [line],
@@ -133,7 +134,7 @@ def iter_lines(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.
                 continue
             cut = int(newline[0]) if len(newline) else -1
             oversize_size += cut + 1 if cut >= 0 else 0
-            yield _single(next_line, oversize_head, _oversize_reason(oversize_size), cut < 0)
+            yield single_line(next_line, oversize_head, _oversize_reason(oversize_size), cut < 0)
             next_line += 1
             oversize_head = None
             if at_eof:
@@ -141,7 +142,7 @@ def iter_lines(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.
             buffer = fresh[cut + 1 :]
         if at_eof:
             if len(buffer) > MAX_RECORD_BYTES:
-                yield _single(
+                yield single_line(
                     next_line,
                     buffer[:RAW_KEEP_BYTES].tobytes(),
                     _oversize_reason(len(buffer)),

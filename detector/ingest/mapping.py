@@ -164,7 +164,7 @@ def derived_id_sql(mapping: Mapping, spec: RecordSpec) -> str:
             if canonical is not None:
                 parts.append(f"{quoted(canonical)}::VARCHAR")
             else:
-                parts.append(f"(extra::JSON ->> {literal('$.' + chr(34) + name + chr(34))})")
+                parts.append(f"(extra::JSON ->> {json_path(name)})")
     joined = ", ".join(f"coalesce({part}, chr(0))" for part in parts)
     return f"{literal(DERIVED_PREFIX)} || left(sha256(concat_ws(chr(31), {joined})), 32)"
 

@@ -38,6 +38,7 @@ from detector.ingest.projection import (
     field_columns,
     first_present,
     staged_values,
+    unpacked_json,
 )
 from detector.ingest.readers import BATCH_VIEW, Batch, is_json_kind, literal, quoted
 from detector.ingest.schema import RecordSpec
@@ -143,14 +144,6 @@ STRUCTURED_ATTRIBUTES = (
 )
 
 
-def _unpacked(value: str) -> str:
-    """A JSON value, or the JSON its string holds."""
-    return (
-        f"CASE WHEN json_type({value}) = 'VARCHAR' "
-        f"THEN coalesce(try(json({value} ->> '$')), {value}) ELSE {value} END"
-    )
-
-
 def _hex_id(value: str, length: int) -> str:
     """SQL: a trace or span id as lowercase hex, whether written as hex or (protobuf JSON) base64."""
     text = f"({value} ->> '$')"
@@ -178,7 +171,7 @@ def _role_events() -> str:
     return (
         "nullif(to_json(list_transform(list_filter(coalesce(events, []), lambda e: "
         "regexp_full_match(e ->> '$.name', 'gen_ai\\.(system|user|assistant|tool)\\.message')), "
-        f"lambda e: {{'role': {role}, 'content': {_unpacked(content)}}})), '[]')"
+        f"lambda e: {{'role': {role}, 'content': {unpacked_json(content)}}})), '[]')"
     )
 
 
@@ -353,10 +346,10 @@ def _spans_sql(spec: RecordSpec, account_attributes: tuple[str, ...]) -> str:
         ),
         unpacked AS (
             SELECT *,
-                   {_unpacked(_attribute("gen_ai.input.messages"))} AS input_messages,
-                   {_unpacked(_attribute("gen_ai.prompt"))} AS legacy_prompt,
-                   {_unpacked(_attribute("gen_ai.system_instructions"))} AS instructions,
-                   {_unpacked(_attribute("gen_ai.tool.definitions"))} AS tool_definitions,
+                   {unpacked_json(_attribute("gen_ai.input.messages"))} AS input_messages,
+                   {unpacked_json(_attribute("gen_ai.prompt"))} AS legacy_prompt,
+                   {unpacked_json(_attribute("gen_ai.system_instructions"))} AS instructions,
+                   {unpacked_json(_attribute("gen_ai.tool.definitions"))} AS tool_definitions,
                    {_flattened_prompt()} AS flat_prompt,
                    {_role_events()} AS event_messages,
                    NOT coalesce({operation} IN {INFERENCE_OPERATIONS}

@@ -20,7 +20,7 @@ from duckdb.sqltypes import DuckDBPyType
 from detector.errors import InputError
 from detector.ingest.lines import int64_array
 from detector.ingest.readers import BATCH_VIEW, Batch, is_json_kind, quoted
-from detector.ingest.schema import RecordSpec
+from detector.ingest.schema import Field, RecordSpec
 from detector.ingest.tabular import (
     EXTRA_COLUMN,
     Mode,
@@ -78,8 +78,8 @@ def _sql_mode(column: str, type_: DuckDBPyType) -> tuple[str, Mode] | None:
     return None
 
 
-def _duck_items_check(field_name: str, spec: RecordSpec, type_: DuckDBPyType) -> str | None:
-    field = next(f for f in spec.fields if f.name == field_name)
+def _duck_items_check(field: Field, type_: DuckDBPyType) -> str | None:
+    """`items_check_sql` for a list column as DuckDB types it."""
     if type_.id != "list":
         return None
     item = type_.child
@@ -112,14 +112,15 @@ class ParquetReader:
             raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
         if {"line", ROW_NUMBER, EXTRA_COLUMN} & set(scan.columns):
             return None
-        known = set(spec.names)
+        by_name = {f.name: f for f in spec.fields}
         selected = [f"{ROW_NUMBER} + 1 AS line"]
         modes = {name: Mode.ABSENT for name in spec.names}
         checks: dict[str, str] = {}
         extra: list[str] = []
         for name, type_ in zip(scan.columns, scan.types, strict=True):
             column = quoted(name)
-            if name not in known:
+            field = by_name.get(name)
+            if field is None:
                 extra.append(f"{column} := {column}")
                 continue
             mapped = _sql_mode(column, type_)
@@ -127,9 +128,8 @@ class ParquetReader:
                 return None
             expression, modes[name] = mapped
             selected.append(f"{expression} AS {column}")
-            field = next(f for f in spec.fields if f.name == name)
             if is_json_kind(field.kind) and modes[name] is Mode.ARRAY:
-                check = _duck_items_check(name, spec, type_)
+                check = _duck_items_check(field, type_)
                 if check is not None:
                     checks[name] = check
         if extra:

@@ -79,9 +79,14 @@ def staged_values(values: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     return select or "NULL AS __no_values", refs
 
 
+def json_key_path(key: str) -> str:
+    """A JSON path selecting the top-level `key` of an object, whatever characters it has."""
+    return "$." + '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def json_path(key: str) -> str:
-    """A JSON path literal selecting the top-level `key` of an object, whatever characters it has."""
-    return literal("$." + '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    """`json_key_path` as an SQL literal."""
+    return literal(json_key_path(key))
 
 
 def json_member(document: str, key: str) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-from detector.errors import DistillguardError, InputError
-from detector.ingest import bounded_memory, check_readable
+from detector.errors import InputError
+from detector.ingest import check_readable, ingest_with_readers
 from detector.ingest.dedupe import drop_duplicate_requests
 from detector.ingest.formats import FORMATS, container_format, detect_format, resolve_reader
 from detector.ingest.litellm_reader import LiteLLMReader
@@ -24,7 +24,7 @@ from detector.ingest.mapping import CONTAINERS, MappedReader, Mapping
 from detector.ingest.otel_reader import OtelReader
 from detector.ingest.readers import Reader
 from detector.ingest.schema import REQUEST_SPEC
-from detector.ingest.write import IngestResult, ingest_file, record_failure
+from detector.ingest.write import IngestResult
 
 
 @dataclass(frozen=True)
@@ -84,32 +84,32 @@ def ingest_sources(
     options = options or SourceOptions()
     checked = check_readable(paths)
     readers = [reader_for_source(path, options) for path in checked]
-    results: list[SourceResult] = []
-    with bounded_memory(con):
-        for path, reader in zip(checked, readers, strict=True):
-            try:
-                result = ingest_file(
-                    con, path, reader, REQUEST_SPEC, drop_duplicate_requests, progress=progress
-                )
-            except DistillguardError as exc:
-                record_failure(con, path, reader.format, REQUEST_SPEC.name, str(exc))
-                raise
-            finally:
-                _close(reader)
-            skipped = int(getattr(reader, "skipped", 0))
-            if skipped:
-                con.execute(
-                    "UPDATE ingest_runs SET message = ? WHERE run_id = ?",
-                    [f"skipped {skipped} spans that are not GenAI inference", result.run_id],
-                )
-            results.append(SourceResult(result, skipped))
-    return results
+
+    def note_skipped(reader: Reader, result: IngestResult) -> None:
+        skipped = _skipped(reader)
+        if skipped:
+            con.execute(
+                "UPDATE ingest_runs SET message = ? WHERE run_id = ?",
+                [f"skipped {skipped} spans that are not GenAI inference", result.run_id],
+            )
+
+    results = ingest_with_readers(
+        con,
+        checked,
+        readers,
+        REQUEST_SPEC,
+        drop_duplicate_requests,
+        progress=progress,
+        after_file=note_skipped,
+    )
+    return [
+        SourceResult(result, _skipped(reader))
+        for result, reader in zip(results, readers, strict=True)
+    ]
 
 
-def _close(reader: Reader) -> None:
-    close = getattr(reader, "close", None)
-    if callable(close):
-        close()
+def _skipped(reader: Reader) -> int:
+    return int(getattr(reader, "skipped", 0))
 
 
 def account_keys(values: Sequence[str] | None) -> tuple[str, ...]:

@@ -168,16 +168,16 @@ def _split_batch(
     found = enrich.lookup_ips(ips)  # looks up each distinct address once, keeps the row order
     invalid_ip = pc.and_(pc.is_valid(ips), pc.invert(found.column("valid")))
     good_mask = pc.and_(pc.is_null(staged.column("reason")), pc.invert(invalid_ip))
-    good_count = pc.sum(good_mask).as_py() or 0
-    kept = staged if good_count == staged.num_rows else staged.filter(good_mask)
-    kept_found = found if good_count == staged.num_rows else found.filter(good_mask)
+    all_good = (pc.sum(good_mask).as_py() or 0) == staged.num_rows
+    kept = staged if all_good else staged.filter(good_mask)
+    kept_found = found if all_good else found.filter(good_mask)
     good = pa.Table.from_arrays(
         [kept.column(name) for name in (*spec.names, "extra")]
         + [kept_found.column(src) for src, _ in spec.enrichment]
         + [pa.repeat(pa.scalar(run_id, pa.int64()), kept.num_rows), kept.column("line")],
         names=_store_columns(spec),
     )
-    if good_count == staged.num_rows:
+    if all_good:
         bad = QUARANTINE_SCHEMA.empty_table()
     else:
         bad = _quarantine_rows(work, spec, staged.filter(pc.invert(good_mask)), run_id, source)

@@ -15,9 +15,8 @@ import duckdb
 import networkx as nx
 import polars as pl
 
-from detector.campaigns.profile import table_exists
+from detector.campaigns.profile import query_frame, table_exists
 
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 SAMPLE_CHARS = 600          # prompt excerpt length kept per sample
 SAMPLES_PER_TEMPLATE = 3
 TEMPLATES_PER_CAMPAIGN = 10
@@ -306,8 +305,7 @@ def _layout(campaign_id: str, members: Sequence[str], links: pl.DataFrame) -> tu
 def _write_graph(con: duckdb.DuckDBPyConnection) -> int:
     for ddl in _GRAPH_DDL:
         con.execute(ddl)
-    links = pl.from_arrow(con.sql(_SHARED_VALUES_SQL, params=[GRAPH_VALUES_PER_KIND]).to_arrow_table())
-    assert isinstance(links, pl.DataFrame)
+    links = query_frame(con, _SHARED_VALUES_SQL, [GRAPH_VALUES_PER_KIND])
     members: dict[str, list[str]] = {}
     for cid, account in con.execute(
         "SELECT campaign_id, account_id FROM dash_members_tmp ORDER BY 1, 2"
@@ -324,10 +322,8 @@ def _write_graph(con: duckdb.DuckDBPyConnection) -> int:
     for table, rows in (("dash_graph_nodes", node_rows), ("dash_graph_edges", edge_rows)):
         if not rows:
             continue
-        columns = [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
-            " ORDER BY ordinal_position", [table]).fetchall()]
-        con.register("dash_graph_rows_v", pl.DataFrame(rows, schema=columns, orient="row").to_arrow())
+        # INSERT ... SELECT * matches columns by position: the rows are in the DDL's order.
+        con.register("dash_graph_rows_v", pl.DataFrame(rows, orient="row").to_arrow())
         try:
             con.execute(f"INSERT INTO {table} SELECT * FROM dash_graph_rows_v")
         finally:

@@ -110,14 +110,17 @@ def test_an_operators_own_prompt_keeps_its_weight(builder: StoreBuilder) -> None
     build_graph(builder.con)
 
     rows = builder.con.execute(
-        "SELECT DISTINCT spread, pruned, weight FROM account_attributes"
+        "SELECT DISTINCT spread, pruned, weight, rarity FROM account_attributes"
         " WHERE attr_type = 'system_fp' AND attr_value = 'sys_crew'"
     ).fetchall()
     assert len(rows) == 1
-    spread, pruned, weight = rows[0]
+    spread, pruned, weight, rarity = rows[0]
     # 16 accounts from two /24s and one sign-up day: far more concentrated than chance
-    assert spread < GraphParams().dispersion_low
+    params = GraphParams()
+    assert spread < params.dispersion_low
     assert not pruned and weight > 0.5
+    factor = dispersion_factor(spread, params.dispersion_low, params.dispersion_high)
+    assert weight == pytest.approx(params.type_weights["system_fp"] * rarity * factor)
     assert len({cluster_of(builder.con)[a] for a in crew}) == 1
 
 
