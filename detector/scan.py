@@ -144,7 +144,11 @@ def scan(
 ) -> ScanSummary:
     """Run the stages over an open store (the caller holds the scan lock) and publish."""
     options = options or ScanOptions()
-    stages = DEFAULT_STAGES if stages is None else stages
+    with store.session_settings(con, memory_limit=options.memory_limit):
+        return _scan(con, options, DEFAULT_STAGES if stages is None else stages)
+
+
+def _scan(con: duckdb.DuckDBPyConnection, options: ScanOptions, stages: Sequence[Stage]) -> ScanSummary:
     rules = load_rules(options.rules_dir)
     ensure_tables(con)
     now = datetime.now(UTC)

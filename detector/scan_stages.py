@@ -36,6 +36,10 @@ from detector.errors import DistillguardError
 from detector.rules import DetectionRule, missing_features, rule_hits
 from detector.scoring import load_verdicts, score_entities
 
+SCAN_MEMORY_LIMIT = "4GB"
+"""DuckDB's memory cap during a scan; it spills to its temp directory beyond it. At 10 M
+requests the scan peaks at 5.5 GB of RSS with this cap and 7.3 GB without."""
+
 
 @dataclass(frozen=True)
 class ScanOptions:
@@ -50,6 +54,7 @@ class ScanOptions:
     random_state: int = 0
     progress: bool = False
     review_tables: bool = True      # rebuild the dashboard's precomputed tables after publishing
+    memory_limit: str = SCAN_MEMORY_LIMIT
 
 
 @dataclass

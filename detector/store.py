@@ -227,3 +227,22 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+@contextmanager
+def session_settings(con: duckdb.DuckDBPyConnection, **settings: str | bool) -> Iterator[None]:
+    """Apply DuckDB settings (names are code constants) for a block, then restore the old values."""
+    names = list(settings)
+    current = con.execute(
+        "SELECT " + ", ".join(f"current_setting('{name}')" for name in names)
+    ).fetchall()[0]
+    for name, value in settings.items():
+        try:
+            con.execute(f"SET {name} = ?", [value])
+        except duckdb.Error as exc:
+            raise DistillguardError(f"invalid {name} {value!r}: {exc}") from exc
+    try:
+        yield
+    finally:
+        for name, value in zip(names, current, strict=True):
+            con.execute(f"SET {name} = ?", [value])

@@ -91,3 +91,33 @@ def test_env_var_names_the_default_store(monkeypatch, tmp_path):
     assert store.default_db_path() == tmp_path / "env.duckdb"
     monkeypatch.delenv(store.DB_ENV)
     assert str(store.default_db_path()) == store.DEFAULT_DB
+
+
+def test_session_settings_apply_for_the_block_and_restore_afterwards(tmp_path):
+    con = store.connect(tmp_path / "s.duckdb")
+    before = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    with store.session_settings(con, memory_limit="300MB", preserve_insertion_order=False):
+        inside = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+        ).fetchall()
+    assert inside[0][0] in ("286.1 MiB", "300.0 MB", "300MB")
+    assert inside[0][1] is False
+    after = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    # DuckDB reports the limit rounded to 0.1 of its unit, so the restored value may differ by that.
+    assert _bytes(after[0][0]) == pytest.approx(_bytes(before[0][0]), rel=0.01)
+
+
+def _bytes(text: str) -> float:
+    number, unit = text.split()
+    return float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
+
+
+def test_an_invalid_setting_is_a_clear_error_and_changes_nothing(tmp_path):
+    con = store.connect(tmp_path / "s.duckdb")
+    before = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    with (
+        pytest.raises(DistillguardError, match="invalid memory_limit 'lots'"),
+        store.session_settings(con, memory_limit="lots"),
+    ):
+        pass
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall() == before  # never set

@@ -10,6 +10,7 @@ import typer
 from detector.cli.app import DEFAULT_DB_PATH, DbOption, app, reports_errors
 from detector.errors import DistillguardError
 from detector.scan import CampaignLine, ScanOptions, ScanSummary, run_scan
+from detector.scan_stages import SCAN_MEMORY_LIMIT
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -78,6 +79,12 @@ def scan(
             "rebuilds them on start when they lag behind).",
         )
     ] = True,
+    memory_limit: Annotated[
+        str, typer.Option(
+            "--memory-limit",
+            help="DuckDB's memory cap during the scan, e.g. 4GB; it spills to disk beyond it.",
+        )
+    ] = SCAN_MEMORY_LIMIT,
 ) -> None:
     """Find distillation campaigns in what arrived since the last scan, and update alerts.
 
@@ -92,7 +99,9 @@ def scan(
         raise DistillguardError("--since must be before --until")
     if not db.exists():
         raise DistillguardError(f"no store at {db}; ingest logs first")
-    summary = run_scan(db, ScanOptions(since=start, until=end, review_tables=review_tables))
+    summary = run_scan(db, ScanOptions(
+        since=start, until=end, review_tables=review_tables, memory_limit=memory_limit
+    ))
     typer.echo(render(summary))
     if fail_on_alert and summary.new_alerts:
         raise typer.Exit(code=1)

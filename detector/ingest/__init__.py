@@ -24,6 +24,7 @@ from detector.ingest.formats import FORMATS, Format, detect_format, resolve_read
 from detector.ingest.readers import Reader
 from detector.ingest.schema import ACCOUNT_SPEC, MAX_RECORD_BYTES, REQUEST_SPEC, RecordSpec
 from detector.ingest.write import Deduper, IngestResult, ingest_file, record_failure
+from detector.store import session_settings
 
 
 def check_readable(paths: Iterable[str | Path]) -> list[Path]:
@@ -52,19 +53,10 @@ Python side adds a few batches of about 32 MB each."""
 @contextmanager
 def bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Cap DuckDB's memory for the ingest, and restore the caller's settings afterwards."""
-    row = con.execute(
-        "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
-    ).fetchone()
-    con.execute("SET memory_limit = ?", [INGEST_MEMORY_LIMIT])
     # Row order in the table carries no meaning (duplicates are ranked by `source_line`), and
     # keeping it would make DuckDB buffer a streamed insert.
-    con.execute("SET preserve_insertion_order = false")
-    try:
+    with session_settings(con, memory_limit=INGEST_MEMORY_LIMIT, preserve_insertion_order=False):
         yield
-    finally:
-        if row is not None:
-            con.execute("SET memory_limit = ?", [str(row[0])])
-            con.execute("SET preserve_insertion_order = ?", [bool(row[1])])
 
 
 def ingest_with_readers(

@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime
 
 from detector import store
-from detector.scan import run_scan
+from detector.scan import ScanOptions, run_scan, scan
 
 
 def rows(db, sql, params=()):
@@ -116,3 +116,22 @@ def test_run_log_records_stages_counts_and_watermark(built_store, stages):
     assert all(s["seconds"] >= 0 for s in stats["stages"].values())
     assert stats["ingest_run_id"] == 1 and stats["new_alerts"] == 1
     assert stats["stages"]["scoring"]["accounts"] == len(pop.attack) + len(pop.nat) + len(pop.evals) + len(pop.benign)
+
+
+def test_stages_run_under_the_scan_memory_cap_and_the_session_gets_its_own_back(built_store, stages):
+    db, _ = built_store
+    seen: list[str] = []
+
+    def probe(ctx):
+        seen.append(ctx.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return {}
+
+    con = store.connect(db)
+    try:
+        before = con.execute("SELECT current_setting('memory_limit')").fetchall()
+        scan(con, ScanOptions(memory_limit="700MB", review_tables=False), [("probe", probe), *stages])
+        assert seen == ["667.5 MiB"]  # 700 MB in DuckDB's binary units
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() != [(seen[0],)]
+        assert before != [(seen[0],)]
+    finally:
+        con.close()
