@@ -20,6 +20,8 @@ import polars as pl
 import pyarrow as pa
 from numba import njit, prange
 
+from detector.features.blobs import value_buffers
+
 SIGNATURE_BINS = 30
 BANDS = 10
 ROWS_PER_BAND = SIGNATURE_BINS // BANDS
@@ -113,20 +115,7 @@ def _sketch_kernel(
 
 def _utf8_buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """The bytes and int64 offsets of a string column, without copying text into Python objects."""
-    array = texts.fill_null("").to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    array = array.cast(pa.large_string())
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[
-        array.offset : array.offset + len(array) + 1
-    ]
-    data = (
-        np.frombuffer(buffers[2], dtype=np.uint8)
-        if buffers[2] is not None
-        else np.zeros(1, np.uint8)
-    )
-    return data, np.ascontiguousarray(offsets)
+    return value_buffers(texts.fill_null(""), pa.large_string())
 
 
 def sketch_texts(texts: pl.Series) -> Sketches:
