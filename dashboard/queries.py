@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +34,7 @@ from detector.export.csv import campaign_csv
 from detector.export.jsonl import jsonl_lines
 from detector.export.ocsf import ocsf_lines
 from detector.export.stix import stix_chunks
-from detector.review import VerdictRecord, save_verdict
+from detector.review import VerdictRecord, save_verdict, verdict_history
 from detector.rules import load_rules
 from detector.scan_lock import lock_path
 
@@ -368,19 +368,21 @@ def account_samples(path: str, account_id: str) -> pl.DataFrame:
 
 # -- verdicts, runs, export --------------------------------------------------------------
 
+VERDICT_TRAIL_COLUMNS = ("decided_at", "subject_type", "subject_id", "verdict", "analyst", "note")
+VERDICT_TRAIL_SCHEMA = {
+    "subject_type": pl.Utf8, "subject_id": pl.Utf8, "verdict": pl.Utf8, "analyst": pl.Utf8,
+    "note": pl.Utf8, "decided_at": pl.Datetime("us", "UTC"),
+}
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def verdict_trail(path: str, subject_type: str | None = None, subject_id: str | None = None) -> pl.DataFrame:
     """The audit trail, newest first."""
-    return _frame(
-        path,
-        """
-        SELECT decided_at, subject_type, subject_id, verdict, analyst, note FROM verdicts
-        WHERE (?::VARCHAR IS NULL OR lower(subject_type) = ?::VARCHAR)
-          AND (?::VARCHAR IS NULL OR subject_id = ?::VARCHAR)
-        ORDER BY decided_at DESC LIMIT 1000
-        """,
-        [subject_type, subject_type, subject_id, subject_id],
+    trail = reader(path).run(
+        lambda con: verdict_history(con, subject_type=subject_type, subject_id=subject_id, limit=1000)
     )
+    return pl.DataFrame(
+        [asdict(entry) for entry in trail], schema=VERDICT_TRAIL_SCHEMA, orient="row"
+    ).select(list(VERDICT_TRAIL_COLUMNS))
 
 
 def record(path: str, subject_type: str, subject_id: str, verdict: str, analyst: str, note: str) -> VerdictRecord:

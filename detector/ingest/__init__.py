@@ -12,7 +12,7 @@ duplicates are removed, all in one transaction per file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,11 +67,10 @@ def ingest_with_readers(
     dedupe: Deduper,
     *,
     progress: bool = False,
-    after_file: Callable[[Reader, IngestResult], None] | None = None,
 ) -> list[IngestResult]:
     """Ingest each checked path with its reader, one transaction per file, under
     `bounded_memory`; a failure is recorded in `ingest_runs` and re-raised. A reader with a
-    `close` method is closed after its file; `after_file` runs after each file that landed."""
+    `close` method is closed after its file; records it skipped are noted in the file's run."""
     results: list[IngestResult] = []
     with bounded_memory(con):
         for path, reader in zip(paths, readers, strict=True):
@@ -84,10 +83,19 @@ def ingest_with_readers(
                 close = getattr(reader, "close", None)
                 if callable(close):
                     close()
-            if after_file is not None:
-                after_file(reader, result)
+            skipped = skipped_records(reader)
+            if skipped:
+                con.execute(
+                    "UPDATE ingest_runs SET message = ? WHERE run_id = ?",
+                    [f"skipped {skipped} spans that are not GenAI inference", result.run_id],
+                )
             results.append(result)
     return results
+
+
+def skipped_records(reader: Reader) -> int:
+    """Records the reader passed over as not requests (OpenTelemetry spans other than inference)."""
+    return int(getattr(reader, "skipped", 0))
 
 
 def _ingest(

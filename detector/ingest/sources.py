@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from detector.errors import InputError
-from detector.ingest import check_readable, ingest_with_readers
+from detector.ingest import check_readable, ingest_with_readers, skipped_records
 from detector.ingest.dedupe import drop_duplicate_requests
 from detector.ingest.formats import FORMATS, container_format, detect_format, resolve_reader
 from detector.ingest.litellm_reader import LiteLLMReader
@@ -85,14 +85,6 @@ def ingest_sources(
     checked = check_readable(paths)
     readers = [reader_for_source(path, options) for path in checked]
 
-    def note_skipped(reader: Reader, result: IngestResult) -> None:
-        skipped = _skipped(reader)
-        if skipped:
-            con.execute(
-                "UPDATE ingest_runs SET message = ? WHERE run_id = ?",
-                [f"skipped {skipped} spans that are not GenAI inference", result.run_id],
-            )
-
     results = ingest_with_readers(
         con,
         checked,
@@ -100,16 +92,11 @@ def ingest_sources(
         REQUEST_SPEC,
         drop_duplicate_requests,
         progress=progress,
-        after_file=note_skipped,
     )
     return [
-        SourceResult(result, _skipped(reader))
+        SourceResult(result, skipped_records(reader))
         for result, reader in zip(results, readers, strict=True)
     ]
-
-
-def _skipped(reader: Reader) -> int:
-    return int(getattr(reader, "skipped", 0))
 
 
 def account_keys(values: Sequence[str] | None) -> tuple[str, ...]:

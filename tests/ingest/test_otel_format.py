@@ -11,6 +11,7 @@ from format_traffic import traffic, write_otel
 from typer.testing import CliRunner
 
 from detector.cli import app
+from detector.ingest import ingest_files
 from detector.ingest.sources import SourceOptions, ingest_sources
 
 
@@ -51,6 +52,15 @@ BASE = (
     _attr("client.address", {"stringValue": "203.0.113.50"}),
 )
 
+
+def test_the_library_entry_point_also_records_skipped_spans(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write_otel(tmp_path / "traces.jsonl", traffic(3))
+    [result] = ingest_files(con, [path], fmt="otel")
+    assert (result.read, result.stored) == (3, 3)
+    message = con.sql("SELECT message FROM ingest_runs").fetchall()[0][0]
+    assert "skipped 6 spans" in message
 
 def test_sdk_spans_ingest_and_non_inference_spans_are_counted(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
