@@ -62,6 +62,7 @@ class BatchResult:
     peak_rss_mb: float
     load: tuple[float, float, float]
     stages: dict[str, float] = field(default_factory=dict)
+    graph: dict[str, Any] = field(default_factory=dict)  # the graph stage's own stats
 
 
 def _cpu() -> float:
@@ -156,6 +157,7 @@ def run_batches(
         con = store.connect(db)
         try:
             total = int(con.execute("SELECT count(*) FROM requests").fetchall()[0][0])
+            graph = _graph_stats(con)
         finally:
             con.close()
         result = BatchResult(
@@ -163,6 +165,7 @@ def run_batches(
             new_requests=sum(r.stored for r in loaded), store_requests=total,
             ingest_wall=ingest_wall, ingest_cpu=ingest_cpu, scan_wall=scan_wall,
             scan_cpu=scan_cpu, peak_rss_mb=_peak_mb(), load=load, stages=dict(summary.seconds),
+            graph=graph,
         )
         print(
             f"{label}: +{result.new_requests:,} -> {total:,} requests; ingest {ingest_wall:.1f} s "
@@ -172,6 +175,31 @@ def run_batches(
         )
         results.append(result)
     return results
+
+
+def _graph_stats(con: Any) -> dict[str, Any]:
+    """The graph stage's stats of the newest finished scan (window, sketched days, steps)."""
+    rows = con.execute(
+        "SELECT stats FROM scan_runs WHERE status = 'done' ORDER BY run_id DESC LIMIT 1"
+    ).fetchall()
+    stats = json.loads(rows[0][0]) if rows and rows[0][0] else {}
+    graph = stats.get("stages", {}).get("graph", {})
+    return graph if isinstance(graph, dict) else {}
+
+
+def graph_line(result: BatchResult) -> str:
+    """One line on the graph stage of a batch: window, sketched and reused days, steps."""
+    g = result.graph
+    if not g or "skipped" in g:
+        return f"- {result.label}: graph skipped"
+    steps = ", ".join(
+        f"{k} {v:.2f}" for k, v in (g.get("phase_seconds") or {}).items() if k != "total"
+    )
+    return (
+        f"- {result.label}: window {g.get('window', '?')}, {g.get('accounts', 0):,} accounts, "
+        f"activity days sketched {g.get('days_sketched', '?')} / reused {g.get('days_reused', '?')}"
+        f"; steps (s): {steps}"
+    )
 
 
 def growth(results: list[BatchResult]) -> str:
@@ -216,6 +244,9 @@ def report(results: list[BatchResult], command: str, data: Path) -> str:
         "",
         markdown_table(header, rows, right=tuple(range(1, len(header)))),
     ]
+    if any(r.graph for r in results):
+        parts += ["", "Graph stage per batch (`scan_runs.stats`):", "",
+                  *[graph_line(r) for r in results]]
     line = growth(results)
     if line:
         parts += ["", line]

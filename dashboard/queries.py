@@ -1,9 +1,10 @@
 """Every read the dashboard makes, and its one write path.
 
 Reads go through one cached read-only DuckDB connection per store (`Reader`) with bound
-parameters, and their results are cached for `TTL` seconds. Pages read only the small `dash_*`
-tables that `detector.review.precompute` builds at the end of each scan, the run tables and
-the verdicts, never `requests`.
+parameters, and their results are cached for `TTL` seconds. Pages read the `dash_*` tables and
+views that `detector.review.precompute` keeps up to date at the end of each scan (the account
+views filter the feature stage's tables by account), the run tables and the verdicts. From
+`requests` they fetch only sample prompts, by point lookups on (timestamp, request id).
 
 DuckDB lets one process write a store file, or any number read it, not both. So the reader's
 connection is closed after `IDLE_SECONDS` without a query, which leaves the store free for the
@@ -34,7 +35,7 @@ from detector.export.csv import campaign_csv
 from detector.export.jsonl import jsonl_lines
 from detector.export.ocsf import ocsf_lines
 from detector.export.stix import stix_chunks
-from detector.review import VerdictRecord, save_verdict, verdict_history
+from detector.review import VerdictRecord, fetch_prompts, save_verdict, verdict_history
 from detector.rules import load_rules
 from detector.scan_lock import lock_path
 
@@ -254,12 +255,21 @@ def population_cot_share(path: str) -> float | None:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def campaign_templates(path: str, campaign_id: str) -> pl.DataFrame:
-    return _frame(
-        path,
-        "SELECT template_fp, requests, accounts, share, samples FROM dash_campaign_templates"
-        " WHERE campaign_id = ? ORDER BY requests DESC, template_fp",
-        [campaign_id],
-    )
+    """The campaign's top templates, each with the prompts of a few of its requests."""
+    def work(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+        frame = query_frame(
+            con,
+            "SELECT template_fp, requests, accounts, share, samples FROM dash_campaign_templates"
+            " WHERE campaign_id = ? ORDER BY requests DESC, template_fp",
+            [campaign_id],
+        )
+        pointers = [(p["request_id"], p["timestamp"]) for row in frame["samples"].to_list() for p in row or []]
+        found = fetch_prompts(con, pointers)
+        prompts = [[found[p["request_id"]][0] for p in row or [] if p["request_id"] in found]
+                   for row in frame["samples"].to_list()]
+        return frame.with_columns(pl.Series("samples", prompts, dtype=pl.List(pl.Utf8)))
+
+    return reader(path).run(work)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -340,8 +350,8 @@ def account_hourly(path: str, account_id: str) -> pl.DataFrame:
 def account_networks(path: str, account_id: str) -> pl.DataFrame:
     return _frame(
         path,
-        "SELECT client_ip, ip_prefix, asn, as_name, country, network_class, requests, first_seen,"
-        " last_seen FROM dash_account_networks WHERE account_id = ? ORDER BY requests DESC, client_ip",
+        "SELECT client_ip, ip_prefix, asn, as_name, country, network_class, requests, first_day,"
+        " last_day FROM dash_account_networks WHERE account_id = ? ORDER BY requests DESC, client_ip",
         [account_id],
     )
 
@@ -356,14 +366,26 @@ def account_capability(path: str, account_id: str) -> pl.DataFrame:
     )
 
 
+SAMPLE_SCHEMA = {
+    "request_id": pl.Utf8, "timestamp": pl.Datetime("us", "UTC"), "model": pl.Utf8,
+    "capability": pl.Utf8, "prompt": pl.Utf8,
+}
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def account_samples(path: str, account_id: str) -> pl.DataFrame:
-    return _frame(
-        path,
-        'SELECT request_id, "timestamp", model, capability, prompt FROM dash_account_samples'
-        ' WHERE account_id = ? ORDER BY "timestamp", request_id',
-        [account_id],
-    )
+    """A few of the account's requests with their prompts, fetched by point lookups."""
+    def work(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+        picks = con.execute(
+            'SELECT request_id, "timestamp", capability FROM dash_account_samples'
+            ' WHERE account_id = ? ORDER BY "timestamp", request_id',
+            [account_id],
+        ).fetchall()
+        found = fetch_prompts(con, [(rid, ts) for rid, ts, _ in picks])
+        rows = [(rid, ts, found[rid][1], cap, found[rid][0]) for rid, ts, cap in picks if rid in found]
+        return pl.DataFrame(rows, schema=SAMPLE_SCHEMA, orient="row")
+
+    return reader(path).run(work)
 
 
 # -- verdicts, runs, export --------------------------------------------------------------

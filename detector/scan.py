@@ -31,7 +31,6 @@ from detector.campaigns import (
 )
 from detector.campaigns.profile import one_row
 from detector.errors import DistillguardError
-from detector.review import precompute
 from detector.rules import load_rules
 from detector.scan_lock import scan_lock
 from detector.scan_stages import (
@@ -197,6 +196,8 @@ def _scan(con: duckdb.DuckDBPyConnection, options: ScanOptions, stages: Sequence
         # After the publish commit: a scan killed here keeps its results, and the dashboard
         # rebuilds tables that lag behind the last finished scan when it starts.
         started = time.perf_counter()
+        from detector.review import precompute  # the dashboard's tables: imported only here
+
         precompute(con)
         seconds["review"] = round(time.perf_counter() - started, 3)
     return ScanSummary(**{**summary.__dict__, "seconds": seconds})

@@ -29,12 +29,16 @@ from detector.campaigns import (
     known_campaigns,
 )
 from detector.campaigns.evidence import with_signals
-from detector.campaigns.lifecycle import carry_closed
+from detector.campaigns.kits import add_kit_groups
+from detector.campaigns.lifecycle import carry_closed, member_activity
 from detector.campaigns.membership import MemberSupport, member_support, supported
 from detector.campaigns.profile import query_frame, table_exists
 from detector.errors import DistillguardError
 from detector.rules import DetectionRule, missing_features, rule_hits
 from detector.scoring import load_verdicts, score_entities
+
+GRAPH_LOOKBACK_DAYS = 90
+"""The graph's default look-back window in UTC days (`detector.graph.GraphParams.lookback_days`)."""
 
 SCAN_MEMORY_LIMIT = "4GB"
 """DuckDB's memory cap during a scan; it spills to its temp directory beyond it. At 10 M
@@ -44,7 +48,9 @@ requests the scan peaks at 5.5 GB of RSS with this cap and 7.3 GB without."""
 @dataclass(frozen=True)
 class ScanOptions:
     """What to scan. `since`/`until` bound the feature recomputation (a backfill); models,
-    rules and campaigns always consider every account in the store."""
+    rules and campaigns always consider every account in the store. The graph reads the last
+    `graph_lookback_days` days of requests (None: all); it reuses its stored daily activity
+    sketches unless `full_graph` or a backfill asks it to redo them."""
 
     since: datetime | None = None
     until: datetime | None = None
@@ -55,6 +61,8 @@ class ScanOptions:
     progress: bool = False
     review_tables: bool = True      # rebuild the dashboard's precomputed tables after publishing
     memory_limit: str = SCAN_MEMORY_LIMIT
+    graph_lookback_days: int | None = GRAPH_LOOKBACK_DAYS
+    full_graph: bool = False
 
 
 @dataclass
@@ -89,14 +97,18 @@ def features_stage(ctx: ScanContext) -> dict[str, Any]:
 
 
 def graph_stage(ctx: ScanContext) -> dict[str, Any]:
-    """Rebuild the account graph and its clusters."""
-    if ctx.new_requests == 0 and ctx.options.since is None:
+    """Rebuild the account graph and its clusters over the look-back window; a backfill
+    (`since`) or `full_graph` also redoes the stored daily activity sketches."""
+    options = ctx.options
+    if ctx.new_requests == 0 and options.since is None and not options.full_graph:
         return {"skipped": "no new requests"}
     try:
-        from detector.graph import build_graph
+        from detector.graph import GraphParams, build_graph
     except ImportError as exc:
         raise DistillguardError(f"graph stage unavailable: {exc}") from exc
-    return _as_stats(build_graph(ctx.con))
+    params = GraphParams(lookback_days=options.graph_lookback_days)
+    full = options.full_graph or options.since is not None
+    return _as_stats(build_graph(ctx.con, params=params, full=full))
 
 
 def scoring_stage(ctx: ScanContext) -> dict[str, Any]:
@@ -149,6 +161,9 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
     ctx.known = known
     accounts = ctx.frames["accounts"]
     orgs = _account_orgs(con) if verdicts.allowlisted_orgs else {}
+    kits = add_kit_groups(
+        con, ctx.frames, ctx.rules, min_cluster_members=ctx.options.campaign_params.min_cluster_members
+    )
     membership, peripheral = _supported_membership(ctx)
     drafts = assemble_campaigns(
         accounts,
@@ -182,6 +197,7 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
     carried = carry_closed(
         known, drafts, verdicts, excluded, data_end=end[0] if end.len() else None,
         close_after=timedelta(hours=ctx.options.campaign_params.close_after_hours),
+        activity=member_activity(accounts),
     )
     ctx.closed = frozenset(d.campaign_id for d in carried)
     drafts = sorted([*drafts, *carried], key=lambda d: (-d.score, d.campaign_id))
@@ -196,6 +212,7 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
         "alerted": sum(d.alerted for d in drafts),
         "closed": len(carried),
         "peripheral_members_dropped": sum(peripheral.values()),
+        **kits,
         "accounts_scored": ctx.frames["scores"].height,
     }
 

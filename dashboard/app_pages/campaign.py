@@ -6,6 +6,8 @@ import queries
 import streamlit as st
 from components import SEVERITY_ICON, md
 
+from detector.review.graph_layout import GRAPH_ACCOUNTS
+
 
 def render(path: str) -> None:
     table = queries.queue(path)
@@ -82,8 +84,9 @@ def render(path: str) -> None:
     else:
         counts = nodes.group_by("kind").len().sort("kind")
         st.caption("Accounts linked to the IPs, /24 prefixes, payment fingerprints and client strings "
-                   "that at least two of them share. " +
-                   ", ".join(f"{n} {k}" for k, n in counts.iter_rows()))
+                   "that at least two of them share"
+                   + (f" (the busiest {GRAPH_ACCOUNTS} accounts). " if members.height > GRAPH_ACCOUNTS else ". ")
+                   + ", ".join(f"{n} {k}" for k, n in counts.iter_rows()))
         st.altair_chart(charts.infrastructure(nodes, edges), width="stretch")
 
     st.markdown("#### Activity by hour")

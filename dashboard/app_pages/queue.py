@@ -9,6 +9,8 @@ import streamlit as st
 from components import SEVERITY_ICON, md
 from visits import last_visit, record_visit
 
+from detector.export.alerts import SEVERITIES, STATUSES
+
 PAGE_SIZE = 25
 
 
@@ -31,8 +33,8 @@ def render(path: str) -> None:
         ).alias("updated_since_visit"),
     )
 
-    statuses = ["new", "confirmed", "dismissed"]
-    severities = ["critical", "high", "medium", "low"]
+    statuses = list(STATUSES)
+    severities = list(reversed(SEVERITIES))  # most severe first
     capabilities = sorted({c for caps in frame["capabilities"].to_list() for c in (caps or [])})
     first = frame["first_seen"].drop_nulls().min()
     last = frame["last_seen"].drop_nulls().max()

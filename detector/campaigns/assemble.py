@@ -1,8 +1,11 @@
 """Assemble campaigns from clusters, anomaly scores and rule hits.
 
-A *unit* is a multi-account cluster or a lone account. Rule hits give each unit a set of
-evidence families (volume, template, capability, cot, infrastructure); a unit becomes a
-campaign when enough independent families agree (`CampaignParams`). Analysts' verdicts then
+A *unit* is a multi-account cluster (of the graph, or a content-kit group from
+`detector.campaigns.kits`) or a lone account. Rule hits give each unit a set of evidence
+families (volume, template, capability, cot, infrastructure, metadata); a unit becomes a
+campaign when enough independent families agree (`CampaignParams`): two, one of them a
+coordination family, for a graph cluster of at least `min_coordinated_members` accounts;
+otherwise (a pair, a kit group, a lone account) `min_single_signals`. Analysts' verdicts then
 remove allowlisted members and mark dismissed campaigns as not alerted.
 """
 
@@ -15,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from detector.campaigns.identity import Candidate, alert_id_for, assign_ids
+from detector.campaigns.kits import is_kit_unit
 from detector.campaigns.params import CampaignParams
 from detector.rules.schema import ATLAS_TECHNIQUE, LEVEL_RANK, LEVELS, DetectionRule
 from detector.scoring.calibration import calibrated_threshold
@@ -47,6 +51,7 @@ class _Unit:
     rules: tuple[str, ...]
     anomaly: float
     single: bool
+    kit: bool = False  # a kit group: shared content only, judged like a lone account
 
 
 def evidence_strength(rules: Sequence[DetectionRule], weights: Mapping[str, float]) -> float:
@@ -124,6 +129,7 @@ def _units(
             rules=tuple(rule_ids),
             anomaly=anomaly,
             single=False,
+            kit=is_kit_unit(cluster_id),
         ))
     in_multi = members.select("account_id")
     lone = (
@@ -184,7 +190,11 @@ def assemble_campaigns(
     for unit in _units(accounts, membership, cluster_rows, account_hits, cluster_hits, params):
         fired = [by_id[r] for r in unit.rules if r in by_id]
         fired_families = {r.signal for r in fired}
-        coordinated = not unit.single and not fired_families.isdisjoint(params.coordination_families)
+        coordinated = (
+            not unit.single and not unit.kit
+            and len(unit.members) >= params.min_coordinated_members
+            and not fired_families.isdisjoint(params.coordination_families)
+        )
         needed = params.min_signals if coordinated else params.min_single_signals
         if len(fired_families) < needed:
             continue

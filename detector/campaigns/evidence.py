@@ -20,6 +20,7 @@ import polars as pl
 from detector.campaigns.assemble import CampaignDraft
 from detector.campaigns.params import CampaignParams
 from detector.campaigns.profile import table_exists
+from detector.review.prompts import fetch_prompts
 from detector.rules.schema import DetectionRule
 
 MEMBERS_VIEW = "campaign_members_v"
@@ -107,6 +108,7 @@ def gather_evidence(
     finally:
         con.unregister(MEMBERS_VIEW)
         con.execute("DROP TABLE IF EXISTS campaign_requests_tmp")
+        con.execute("DROP TABLE IF EXISTS campaign_features_tmp")
 
 
 def _gather(
@@ -166,16 +168,27 @@ def _gather(
     capability: dict[str, dict[str, float]] = {}
     samples: dict[str, list[str]] = {}
     if table_exists(con, "request_features"):
+        # The members' featurized requests, by account (request_features carries it): a join
+        # on request_id with the requests above would read every request id of the store.
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE campaign_features_tmp AS
+            SELECT m.campaign_id, f.account_id, f.request_id, f."timestamp", f.template_fp,
+                   f.capability
+            FROM request_features f JOIN {MEMBERS_VIEW} m ON m.account_id = f.account_id
+            WHERE ?::TIMESTAMPTZ IS NULL OR f."timestamp" <= ?::TIMESTAMPTZ
+            """,
+            [until, until],
+        )
         features_source = (
-            "(SELECT c.campaign_id, c.account_id, c.request_id, f.template_fp"
-            " FROM campaign_requests_tmp c JOIN request_features f ON f.request_id = c.request_id)"
+            "(SELECT campaign_id, account_id, request_id, template_fp FROM campaign_features_tmp)"
         )
         indicators["template_fingerprints"] = _top(con, ranked("template_fp", features_source), limit)
         for cid, label, share in con.execute(
             """
-            SELECT c.campaign_id, coalesce(f.capability, 'unknown'),
-                   count(*) / sum(count(*)) OVER (PARTITION BY c.campaign_id)
-            FROM campaign_requests_tmp c JOIN request_features f ON f.request_id = c.request_id
+            SELECT campaign_id, coalesce(capability, 'unknown'),
+                   count(*) / sum(count(*)) OVER (PARTITION BY campaign_id)
+            FROM campaign_features_tmp
             GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
             """
         ).fetchall():
@@ -183,30 +196,29 @@ def _gather(
         sample_sql = f"""
             WITH top AS ({ranked("template_fp", features_source)}),
             picked AS (
-                SELECT c.campaign_id, t.template_fp, min(hash(c.request_id)) AS h
-                FROM campaign_requests_tmp c
-                JOIN request_features f ON f.request_id = c.request_id
-                JOIN top t ON t.campaign_id = c.campaign_id AND t.template_fp = f.template_fp
+                SELECT c.campaign_id, t.template_fp,
+                       min_by(c.request_id, hash(c.request_id)) AS request_id,
+                       min_by(c."timestamp", hash(c.request_id)) AS ts
+                FROM campaign_features_tmp c
+                JOIN top t ON t.campaign_id = c.campaign_id AND t.template_fp = c.template_fp
                 GROUP BY 1, 2
             )
-            SELECT p.campaign_id, left(r.prompt, ?)
-            FROM picked p
-            JOIN campaign_requests_tmp c
-              ON c.campaign_id = p.campaign_id AND hash(c.request_id) = p.h
-            JOIN requests r ON r.request_id = c.request_id
-            ORDER BY p.campaign_id, p.template_fp
+            SELECT campaign_id, request_id, ts FROM picked ORDER BY campaign_id, template_fp
         """
-        rows = con.execute(sample_sql, [params.max_samples, params.sample_chars + 1]).fetchall()
+        pointers = con.execute(sample_sql, [params.max_samples]).fetchall()
+        # Prompts by point lookups: a join with `requests` would read every prompt in the store.
+        texts = fetch_prompts(con, [(rid, ts) for _, rid, ts in pointers], chars=params.sample_chars + 1)
+        rows = [(cid, texts[rid][0]) for cid, rid, _ in pointers if rid in texts]
     else:
-        rows = con.execute(
+        pointers = con.execute(
             """
-            SELECT c.campaign_id, left(r.prompt, ?)
-            FROM campaign_requests_tmp c JOIN requests r ON r.request_id = c.request_id
-            QUALIFY row_number() OVER (PARTITION BY c.campaign_id ORDER BY hash(c.request_id)) <= ?
-            ORDER BY 1, 2
+            SELECT campaign_id, request_id, "timestamp" FROM campaign_requests_tmp
+            QUALIFY row_number() OVER (PARTITION BY campaign_id ORDER BY hash(request_id)) <= ?
             """,
-            [params.sample_chars + 1, 4 * params.max_samples],
+            [4 * params.max_samples],
         ).fetchall()
+        texts = fetch_prompts(con, [(rid, ts) for _, rid, ts in pointers], chars=params.sample_chars + 1)
+        rows = sorted((cid, texts[rid][0]) for cid, rid, _ in pointers if rid in texts)
     for cid, prompt in rows:
         text = str(prompt)
         bucket = samples.setdefault(str(cid), [])

@@ -12,8 +12,10 @@ active lost its evidence, and is withdrawn. Dismissed campaigns are kept by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+
+import polars as pl
 
 from detector.campaigns.assemble import CampaignDraft
 from detector.campaigns.identity import alert_id_for
@@ -29,13 +31,16 @@ def carry_closed(
     *,
     data_end: datetime | None = None,
     close_after: timedelta = timedelta(hours=24),
+    activity: Mapping[str, datetime] | None = None,
 ) -> list[CampaignDraft]:
     """Drafts for the alerted or confirmed campaigns this scan lost and did not absorb.
 
     `excluded` accounts (allowlisted) are taken out; a campaign left without members is not
     carried. `data_end` is the newest request time in the store; a campaign last seen within
     `close_after` of it is still active, so losing it is a withdrawal, not a closure (confirmed
-    campaigns are carried regardless).
+    campaigns are carried regardless). `activity` maps accounts to their last request in the
+    store: a campaign's members that are still sending keep it active, whatever the campaign's
+    stored `last_seen` (the time it was last *found*) says.
     """
     current = {d.campaign_id for d in drafts}
     claimed = {a for d in drafts for a in d.members}
@@ -47,6 +52,9 @@ def carry_closed(
         if not (known.alerted.get(cid) or status == "confirmed"):
             continue
         last_seen = known.last_seen.get(cid)
+        seen = [activity[a] for a in known.members[cid] if activity and a in activity]
+        if seen:
+            last_seen = max(seen)
         active = data_end is not None and (last_seen is None or last_seen > data_end - close_after)
         if active and status != "confirmed":
             continue
@@ -71,3 +79,11 @@ def carry_closed(
             signals={k: v for k, v in signals.items() if k != "capability_mix"},
         ))
     return carried
+
+
+def member_activity(accounts: pl.DataFrame) -> dict[str, datetime]:
+    """Each account's last request (`last_seen` of the account features), for `carry_closed`."""
+    if not {"account_id", "last_seen"} <= set(accounts.columns):
+        return {}
+    rows = accounts.select(pl.col("account_id").cast(pl.String), "last_seen").drop_nulls()
+    return dict(rows.iter_rows())

@@ -22,6 +22,10 @@ class CampaignParams:
     min_signals: int = 2
     min_single_signals: int = 3
     min_cluster_members: int = 2
+    # Two accounts tied by an office NAT, one cloud VPN or a shared e-mail domain are common;
+    # a unit smaller than this is judged like one entity (min_single_signals families) even
+    # when a coordination family fires on it.
+    min_coordinated_members: int = 3
     # What makes a cluster a campaign rather than a few alike customers is coordination across
     # accounts: shared templates, infrastructure or account metadata. A cluster whose fired
     # families hold none of these is judged like one entity (min_single_signals families).

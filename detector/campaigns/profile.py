@@ -97,6 +97,34 @@ def cluster_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per cluster: member aggregates plus the graph stage's `cluster_features`."""
     if not (table_exists(con, "clusters") and table_exists(con, "account_features")):
         return pl.DataFrame(schema={"cluster_id": pl.String, "members": pl.Int64})
+    frame = _member_aggregates(con, "clusters")
+    if table_exists(con, "cluster_features"):
+        graph = query_frame(con, "SELECT * FROM cluster_features")
+        if "cluster_id" in graph.columns:
+            extra = [c for c in graph.columns if c == "cluster_id" or c not in frame.columns]
+            graph = graph.select(extra).with_columns(pl.col("cluster_id").cast(pl.String))
+            frame = frame.join(graph, on="cluster_id", how="left")
+    return frame
+
+
+GROUP_MEMBERS_VIEW = "campaign_group_members_v"
+
+
+def group_frame(con: duckdb.DuckDBPyConnection, membership: pl.DataFrame) -> pl.DataFrame:
+    """Member aggregates (as `cluster_frame` computes them) for groups not made by the graph:
+    `membership` holds (account_id, cluster_id)."""
+    if membership.is_empty() or not table_exists(con, "account_features"):
+        return pl.DataFrame(schema={"cluster_id": pl.String, "members": pl.Int64})
+    con.register(GROUP_MEMBERS_VIEW, membership.select("account_id", "cluster_id").to_arrow())
+    try:
+        return _member_aggregates(con, GROUP_MEMBERS_VIEW)
+    finally:
+        con.unregister(GROUP_MEMBERS_VIEW)
+
+
+def _member_aggregates(con: duckdb.DuckDBPyConnection, members: str) -> pl.DataFrame:
+    """Per group of `members` (a table or view of account_id, cluster_id; a code constant):
+    request-weighted behaviour shares, medians, payment reuse, organisation spread."""
     feature_cols = set(table_columns(con, "account_features"))
     weight = "greatest(coalesce(f.requests, 0), 1)" if "requests" in feature_cols else "1"
     # Column names come from the fixed WEIGHTED_SHARES constant, never from user input.
@@ -117,13 +145,19 @@ def cluster_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     if "active_days" in feature_cols:
         volume.append("CAST(max(f.active_days) AS DOUBLE) AS active_days")
     has_accounts = table_exists(con, "accounts")
+    signup = has_accounts and {"signup_ip", "signup_network_class"} <= set(table_columns(con, "accounts"))
+    signup_cols = (
+        "any_value(signup_ip) AS signup_ip, any_value(signup_network_class) AS signup_class"
+        if signup else "NULL::VARCHAR AS signup_ip, NULL::VARCHAR AS signup_class"
+    )
     account_join = (
         "LEFT JOIN (SELECT account_id, any_value(payment_fingerprint) AS payment_fingerprint,"
-        " any_value(org_id) AS org_id, min(created_at) AS created_at FROM accounts"
+        f" any_value(org_id) AS org_id, min(created_at) AS created_at, {signup_cols} FROM accounts"
         " GROUP BY account_id) a ON a.account_id = c.account_id"
         if has_accounts else
         "LEFT JOIN (SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS payment_fingerprint,"
-        " NULL::VARCHAR AS org_id, NULL::TIMESTAMPTZ AS created_at) a ON false"
+        " NULL::VARCHAR AS org_id, NULL::TIMESTAMPTZ AS created_at, NULL::VARCHAR AS signup_ip,"
+        " NULL::VARCHAR AS signup_class) a ON false"
     )
     select = ",\n".join(filter(None, [
         "CAST(c.cluster_id AS VARCHAR) AS cluster_id",
@@ -140,20 +174,19 @@ def cluster_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         # distinct organisations per member that has one: 1 when each account declares its own
         "count(DISTINCT a.org_id) / nullif(count(a.org_id), 0) AS org_diversity",
         "epoch(max(a.created_at) - min(a.created_at)) / 3600.0 AS signup_span_hours",
+        # sign-up addresses: reuse as for payments; the share from hosting, VPN or Tor networks
+        "count(a.signup_ip) AS signup_accounts",
+        "CASE WHEN count(a.signup_ip) >= 2 THEN 1.0 - count(DISTINCT a.signup_ip)"
+        " / count(a.signup_ip) ELSE 0.0 END AS signup_ip_reuse",
+        "count(*) FILTER (WHERE a.signup_class IN ('hosting', 'vpn', 'tor'))"
+        " / nullif(count(a.signup_ip), 0) AS signup_hosting_share",
     ]))
     sql = f"""
         SELECT {select}
-        FROM clusters c
+        FROM {members} c
         JOIN account_features f ON f.account_id = c.account_id
         {account_join}
         GROUP BY c.cluster_id
         ORDER BY c.cluster_id
     """
-    frame = with_derived_features(query_frame(con, sql))
-    if table_exists(con, "cluster_features"):
-        graph = query_frame(con, "SELECT * FROM cluster_features")
-        if "cluster_id" in graph.columns:
-            extra = [c for c in graph.columns if c == "cluster_id" or c not in frame.columns]
-            graph = graph.select(extra).with_columns(pl.col("cluster_id").cast(pl.String))
-            frame = frame.join(graph, on="cluster_id", how="left")
-    return frame
+    return with_derived_features(query_frame(con, sql))

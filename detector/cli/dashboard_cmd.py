@@ -17,7 +17,7 @@ from detector.campaigns.profile import table_exists
 from detector.cli.app import DEFAULT_DB_PATH, DbOption, app, reports_errors
 from detector.errors import DistillguardError, StoreLockedError
 from detector.paths import PROJECT_ROOT
-from detector.review import precompute
+from detector.review import is_current, precompute
 
 APP = PROJECT_ROOT / "dashboard" / "app.py"
 
@@ -35,7 +35,7 @@ def refresh_review_tables(db: Path) -> str | None:
         built = con.execute("SELECT max(scan_run_id) FROM dash_meta").fetchall()[0][0] if has_meta else None
         if scanned is None:
             return "no scan has finished on this store yet: run `distillguard scan` first"
-        if not has_meta or built != scanned:
+        if not has_meta or built != scanned or not is_current(con):
             precompute(con)
             return "built the review tables for the last scan"
         return None

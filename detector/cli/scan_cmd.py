@@ -10,7 +10,7 @@ import typer
 from detector.cli.app import DEFAULT_DB_PATH, DbOption, app, reports_errors
 from detector.errors import DistillguardError
 from detector.scan import CampaignLine, ScanOptions, ScanSummary, run_scan
-from detector.scan_stages import SCAN_MEMORY_LIMIT
+from detector.scan_stages import GRAPH_LOOKBACK_DAYS, SCAN_MEMORY_LIMIT
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -85,6 +85,23 @@ def scan(
             help="DuckDB's memory cap during the scan, e.g. 4GB; it spills to disk beyond it.",
         )
     ] = SCAN_MEMORY_LIMIT,
+    lookback_days: Annotated[
+        int, typer.Option(
+            "--lookback-days", min=0,
+            help="The account graph's look-back window in UTC days, ending with the newest "
+            "stored request: it links accounts on the addresses, clients, prompts and active "
+            "minutes of these days, and an account idle for longer leaves the graph (no edges "
+            "or cluster) until it is active again; its own features and scores stay. "
+            "0 reads the whole history.",
+        )
+    ] = GRAPH_LOOKBACK_DAYS,
+    full_graph: Annotated[
+        bool, typer.Option(
+            "--full-graph",
+            help="Redo the graph's stored daily activity sketches instead of reusing them "
+            "(same result; --since does it too).",
+        )
+    ] = False,
 ) -> None:
     """Find distillation campaigns in what arrived since the last scan, and update alerts.
 
@@ -100,7 +117,8 @@ def scan(
     if not db.exists():
         raise DistillguardError(f"no store at {db}; ingest logs first")
     summary = run_scan(db, ScanOptions(
-        since=start, until=end, review_tables=review_tables, memory_limit=memory_limit
+        since=start, until=end, review_tables=review_tables, memory_limit=memory_limit,
+        graph_lookback_days=lookback_days or None, full_graph=full_graph,
     ))
     typer.echo(render(summary))
     if fail_on_alert and summary.new_alerts:

@@ -1,7 +1,9 @@
-"""All-time tables rebuilt from the per-day partials: accounts, API keys, organisations, templates.
+"""All-time tables kept up to the per-day partials: accounts, API keys, organisations, templates.
 
 Sums and maxima add up across days; hour-of-day histograms, distinct IPs/prefixes/ASNs/user
-agents and per-template counts come from `account_day_attributes`; inter-arrival statistics
+agents and per-template counts come from the running totals of `account_day_attributes`
+(`detector.features.totals`), so an update reads only the rows of the accounts it recomputes
+(those with new days, or whose fingerprints' reach changed); inter-arrival statistics
 from the pooled gap moments (n, sum, sum of squares) of each day. Template sharing is measured
 across the whole population: a template is *rare-shared* when at least two accounts use it
 but no more than `rare_share` of all accounts (and never fewer than two).
@@ -9,76 +11,36 @@ but no more than `rare_share` of all accounts (and never fewer than two).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import polars as pl
+
+from detector.features.totals import rebuild_totals
 
 RARE_TEMPLATE_SHARE = 0.05
 
 _TEMPLATE_FEATURES = """
 CREATE OR REPLACE TABLE template_features AS
-WITH population AS (
-    SELECT count(DISTINCT account_id) AS accounts FROM account_daily_features
-)
 SELECT CASE kind WHEN 'template' THEN 'prompt' ELSE 'system' END AS kind,
        value AS template_fp,
-       count(DISTINCT account_id) AS accounts,
-       CAST(sum(requests) AS BIGINT) AS requests,
-       count(DISTINCT account_id) / any_value(p.accounts) AS account_share,
-       min(day) AS first_day,
-       max(day) AS last_day
-FROM account_day_attributes CROSS JOIN population p
-WHERE kind IN ('template', 'system_fp')
-GROUP BY ALL
+       accounts,
+       requests,
+       accounts / $population AS account_share,
+       first_day,
+       last_day
+FROM fingerprint_totals
 """
 
-# One CTE per family of columns, joined on account_id at the end. Sums of doubles over many
-# rows depend on the order of a parallel aggregation in their last bits; the entropies are
-# rounded to 12 decimals so that re-runs give identical rows.
-_ACCOUNT_FEATURES = """
-CREATE OR REPLACE TABLE account_features AS
-WITH population AS (
-    SELECT count(*) AS accounts FROM (SELECT DISTINCT account_id FROM account_daily_features)
-), days AS (
-    SELECT account_id,
-           CAST(sum(requests) AS BIGINT) AS requests,
-           CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
-           CAST(sum(output_tokens) AS BIGINT) AS output_tokens,
-           count(*) AS active_days, max(peak_per_minute) AS peak_per_minute,
-           sum(errors) AS errors, sum(rate_limited) AS rate_limited, sum(hosting_requests) AS hosting_requests,
-           sum(pivot_requests) AS pivot_requests, sum(tool_requests) AS tool_requests,
-           sum(system_requests) AS system_requests,
-           CAST(sum(gap_count) AS BIGINT) AS gap_count,
-           CAST(sum(gap_sum_us) AS DOUBLE) / 1e6 AS gap_sum,
-           CAST(sum(gap_sumsq_us2) AS DOUBLE) / 1e12 AS gap_sumsq,
-           min(first_seen) AS first_seen, max(last_seen) AS last_seen
-    FROM account_daily_features GROUP BY account_id
-), hours AS (
-    SELECT account_id, value AS hour, sum(requests) AS n, count(*) AS day_hours
-    FROM account_day_attributes WHERE kind = 'hour' GROUP BY ALL
-), hour_stats AS (
-    SELECT account_id, CAST(sum(day_hours) AS BIGINT) AS active_hours,
-           round(0.0 - sum((n / total) * ln(n / total)), 12) AS hour_entropy
-    FROM (SELECT *, sum(n) OVER (PARTITION BY account_id) AS total FROM hours)
-    GROUP BY account_id
-), infrastructure AS (
-    SELECT account_id,
-           count(DISTINCT value) FILTER (WHERE kind = 'ip') AS distinct_ips,
-           count(DISTINCT value) FILTER (WHERE kind = 'prefix') AS distinct_prefixes,
-           count(DISTINCT value) FILTER (WHERE kind = 'asn') AS distinct_asns,
-           count(DISTINCT value) FILTER (WHERE kind = 'user_agent') AS distinct_user_agents,
-           count(DISTINCT value) FILTER (WHERE kind = 'model') AS distinct_models
-    FROM account_day_attributes WHERE kind IN ('ip', 'prefix', 'asn', 'user_agent', 'model')
-    GROUP BY account_id
-), fingerprint_use AS (
-    SELECT account_id, kind, value, sum(requests) AS n
-    FROM account_day_attributes WHERE kind IN ('template', 'system_fp') GROUP BY ALL
-), fingerprint_reach AS (
-    SELECT kind, value, count(*) AS accounts FROM fingerprint_use GROUP BY ALL
-), fingerprint_rows AS (
-    SELECT u.account_id, u.kind, u.value, u.n, r.accounts,
-           r.accounts >= 2 AND r.accounts <= greatest(2, $rare_share * p.accounts) AS rare_shared,
-           u.n / sum(u.n) OVER (PARTITION BY u.account_id, u.kind) AS p
-    FROM fingerprint_use u JOIN fingerprint_reach r USING (kind, value) CROSS JOIN population p
+# Template and system-prompt sharing of the accounts whose totals rows are in `own`: what
+# depends on the reach of fingerprints (`fingerprint_totals`) and the population.
+_SHARING = """
+fingerprint_rows AS (
+    SELECT u.account_id, u.kind, u.value, u.requests AS n, r.accounts,
+           r.accounts >= 2 AND r.accounts <= greatest(2, $rare_share * $population) AS rare_shared,
+           u.requests / sum(u.requests) OVER (PARTITION BY u.account_id, u.kind) AS p
+    FROM own u JOIN fingerprint_totals r USING (kind, value)
+    WHERE u.kind IN ('template', 'system_fp')
 ), template_stats AS (
     SELECT account_id,
            count(*) AS distinct_templates,
@@ -95,6 +57,46 @@ WITH population AS (
            sum(n) FILTER (WHERE rare_shared) AS rare_system_requests
     FROM fingerprint_rows WHERE kind = 'system_fp' GROUP BY account_id
 )
+"""
+
+# The columns of `account_features` that do not depend on the capability model, for the
+# accounts of `_dg_own` only (those with rewritten days), from the running totals (`detector.features.totals`) and
+# those accounts' daily partials. One CTE per family of columns, joined on account_id at the
+# end. Sums of doubles depend on the order of a parallel aggregation in their last bits; the
+# entropies are rounded to 12 decimals so that re-runs give identical rows.
+_ACCOUNT_ROWS = """
+WITH days AS (
+    SELECT account_id,
+           CAST(sum(requests) AS BIGINT) AS requests,
+           CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
+           CAST(sum(output_tokens) AS BIGINT) AS output_tokens,
+           count(*) AS active_days, max(peak_per_minute) AS peak_per_minute,
+           sum(errors) AS errors, sum(rate_limited) AS rate_limited, sum(hosting_requests) AS hosting_requests,
+           sum(pivot_requests) AS pivot_requests, sum(tool_requests) AS tool_requests,
+           sum(system_requests) AS system_requests,
+           CAST(sum(CAST(cot_score_sum AS DECIMAL(38, 6))) AS DOUBLE) AS cot_score_sum,
+           CAST(sum(gap_count) AS BIGINT) AS gap_count,
+           CAST(sum(gap_sum_us) AS DOUBLE) / 1e6 AS gap_sum,
+           CAST(sum(gap_sumsq_us2) AS DOUBLE) / 1e12 AS gap_sumsq,
+           min(first_seen) AS first_seen, max(last_seen) AS last_seen
+    FROM account_daily_features SEMI JOIN _dg_own USING (account_id) GROUP BY account_id
+), own AS (
+    SELECT * FROM account_value_totals SEMI JOIN _dg_own USING (account_id)
+), hour_stats AS (
+    SELECT account_id, CAST(sum(days) AS BIGINT) AS active_hours,
+           round(0.0 - sum((requests / total) * ln(requests / total)), 12) AS hour_entropy
+    FROM (SELECT *, sum(requests) OVER (PARTITION BY account_id) AS total FROM own WHERE kind = 'hour')
+    GROUP BY account_id
+), infrastructure AS (
+    SELECT account_id,
+           count(*) FILTER (WHERE kind = 'ip') AS distinct_ips,
+           count(*) FILTER (WHERE kind = 'prefix') AS distinct_prefixes,
+           count(*) FILTER (WHERE kind = 'asn') AS distinct_asns,
+           count(*) FILTER (WHERE kind = 'user_agent') AS distinct_user_agents,
+           count(*) FILTER (WHERE kind = 'model') AS distinct_models
+    FROM own WHERE kind IN ('ip', 'prefix', 'asn', 'user_agent', 'model')
+    GROUP BY account_id
+), """ + _SHARING + """
 SELECT d.account_id,
        d.requests, d.input_tokens, d.output_tokens,
        CASE WHEN d.input_tokens > 0 THEN d.output_tokens / d.input_tokens END AS output_input_ratio,
@@ -128,13 +130,53 @@ SELECT d.account_id,
        coalesce(s.system_fp_max_accounts, 0) AS system_fp_max_accounts,
        coalesce(s.shared_system_requests, 0) / d.requests AS shared_system_fp_share,
        coalesce(s.rare_system_requests, 0) / d.requests AS shared_rare_system_fp_share,
-       d.first_seen, d.last_seen
+       d.first_seen, d.last_seen,
+       d.cot_score_sum
 FROM days d
 LEFT JOIN hour_stats h USING (account_id)
 LEFT JOIN infrastructure i USING (account_id)
 LEFT JOIN template_stats t USING (account_id)
 LEFT JOIN system_stats s USING (account_id)
-ORDER BY d.account_id
+"""
+
+# Accounts whose row must be recomputed: those with rewritten days, those using a fingerprint
+# whose reach changed, and (when the population moved the rare-share threshold) those using a
+# fingerprint whose reach lies between the old and the new threshold.
+_REACH_ONLY = """
+CREATE OR REPLACE TEMP TABLE _dg_reach_only AS
+SELECT DISTINCT t.account_id FROM account_value_totals t
+SEMI JOIN (
+    SELECT kind, value FROM feature_dirty_fingerprints
+    UNION
+    SELECT kind, value FROM fingerprint_totals WHERE accounts >= 2 AND accounts > $low AND accounts <= $high
+) f USING (kind, value)
+ANTI JOIN _dg_own o USING (account_id)
+WHERE t.kind IN ('template', 'system_fp')
+"""
+
+# The sharing columns of the accounts in `_dg_reach_only`; their other columns stand.
+_REACH_UPDATE = """
+UPDATE account_features_base b SET
+    top_template_accounts = x.top_template_accounts,
+    shared_template_share = x.shared_template_requests / b.requests,
+    shared_rare_template_share = x.rare_template_requests / b.requests,
+    system_fp_max_accounts = x.system_fp_max_accounts,
+    shared_system_fp_share = x.shared_system_requests / b.requests,
+    shared_rare_system_fp_share = x.rare_system_requests / b.requests
+FROM (
+    WITH own AS (
+        SELECT * FROM account_value_totals SEMI JOIN _dg_reach_only USING (account_id)
+        WHERE kind IN ('template', 'system_fp')
+    ), """ + _SHARING + """
+    SELECT a.account_id, t.top_template_accounts,
+           coalesce(t.shared_template_requests, 0) AS shared_template_requests,
+           coalesce(t.rare_template_requests, 0) AS rare_template_requests,
+           coalesce(s.system_fp_max_accounts, 0) AS system_fp_max_accounts,
+           coalesce(s.shared_system_requests, 0) AS shared_system_requests,
+           coalesce(s.rare_system_requests, 0) AS rare_system_requests
+    FROM _dg_reach_only a LEFT JOIN template_stats t USING (account_id) LEFT JOIN system_stats s USING (account_id)
+) x
+WHERE b.account_id = x.account_id
 """
 
 _KEY_FEATURES = """
@@ -173,30 +215,91 @@ GROUP BY org_id ORDER BY org_id
 
 def rebuild_all_time(
     con: duckdb.DuckDBPyConnection,
-    capability: pl.DataFrame | None,
+    capability: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame | None] | None = None,
     *,
     rare_share: float = RARE_TEMPLATE_SHARE,
 ) -> int:
-    """Rebuild account, key, org and template tables; return the number of accounts.
+    """Rebuild the running totals from every partial, then every all-time row; return the accounts.
 
-    `capability` holds per-account capability and CoT columns keyed by account_id; they are
-    appended to `account_features` when given. Call inside a transaction.
+    The slow path, for a store whose totals are missing or suspect. Call inside a transaction.
     """
-    con.execute(_TEMPLATE_FEATURES)
-    con.execute(_ACCOUNT_FEATURES, {"rare_share": rare_share})
-    if capability is not None and capability.height > 0:
-        extra = [name for name in capability.columns if name != "account_id"]
-        con.register("_dg_capability", capability)
+    rebuild_totals(con)
+    con.execute("DROP TABLE IF EXISTS account_features_base")
+    return update_all_time(con, capability, rare_share=rare_share)
+
+
+def update_all_time(
+    con: duckdb.DuckDBPyConnection,
+    capability: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame | None] | None = None,
+    *,
+    rare_share: float = RARE_TEMPLATE_SHARE,
+) -> int:
+    """Bring account, key, org and template tables up to the partials; return the number of accounts.
+
+    Accounts queued in `feature_dirty_accounts` (new or rewritten days) get their whole row
+    recomputed; accounts using a fingerprint whose reach or rare-share status changed get
+    their sharing columns recomputed; the rest keep their row. `capability(con)`
+    gives per-account capability and CoT columns keyed by account_id (from `account_value_totals`
+    and `account_features_base`, so it costs one row per account), appended to
+    `account_features`. Call inside a transaction.
+    """
+    if not _exists(con, "account_features_base"):
+        con.execute("CREATE OR REPLACE TEMP TABLE _dg_own (account_id VARCHAR)")
+        con.execute(f"CREATE TABLE account_features_base AS {_ACCOUNT_ROWS} LIMIT 0", _empty_params())
+        con.execute("INSERT INTO feature_dirty_accounts SELECT DISTINCT account_id FROM account_daily_features")
+    con.execute("CREATE OR REPLACE TEMP TABLE _dg_own AS SELECT DISTINCT account_id FROM feature_dirty_accounts")
+    old_population = _count(con, "SELECT count(*) FROM account_features_base")
+    population = _count(
+        con,
+        "SELECT count(*) FROM (SELECT account_id FROM account_features_base UNION SELECT account_id FROM _dg_own)",
+    )
+    params = {"rare_share": rare_share, "population": population}
+    old_threshold = max(2.0, rare_share * old_population)
+    threshold = max(2.0, rare_share * population)
+    con.execute(_REACH_ONLY, {"low": min(old_threshold, threshold), "high": max(old_threshold, threshold)})
+    con.execute(_REACH_UPDATE, params)
+    con.execute("DELETE FROM account_features_base WHERE account_id IN (SELECT account_id FROM _dg_own)")
+    con.execute(f"INSERT INTO account_features_base {_ACCOUNT_ROWS}", params)
+    con.execute("DROP TABLE _dg_own")
+    con.execute("DROP TABLE _dg_reach_only")
+    con.execute("DELETE FROM feature_dirty_accounts")
+    con.execute("DELETE FROM feature_dirty_fingerprints")
+    con.execute(_TEMPLATE_FEATURES, {"population": max(population, 1)})
+
+    extra = capability(con) if capability is not None else None
+    if extra is not None and extra.height > 0:
+        columns = "".join(f', c."{name}"' for name in extra.columns if name != "account_id")
+        con.register("_dg_capability", extra)
         try:
-            columns = ", ".join(f'c."{name}"' for name in extra)
             con.execute(
-                "CREATE OR REPLACE TABLE account_features AS SELECT a.*, "
+                "CREATE OR REPLACE TABLE account_features AS SELECT a.* EXCLUDE (cot_score_sum)"
                 + columns
-                + " FROM account_features a LEFT JOIN _dg_capability c USING (account_id) ORDER BY a.account_id"
+                + " FROM account_features_base a LEFT JOIN _dg_capability c USING (account_id)"
+                " ORDER BY a.account_id"
             )
         finally:
             con.unregister("_dg_capability")
+    else:
+        con.execute(
+            "CREATE OR REPLACE TABLE account_features AS"
+            " SELECT * EXCLUDE (cot_score_sum) FROM account_features_base ORDER BY account_id"
+        )
     con.execute(_KEY_FEATURES)
     con.execute(_ORG_FEATURES)
-    row = con.execute("SELECT count(*) FROM account_features").fetchall()[0]
-    return int(row[0]) if row else 0
+    return _count(con, "SELECT count(*) FROM account_features")
+
+
+def _empty_params() -> dict[str, object]:
+    return {"rare_share": RARE_TEMPLATE_SHARE, "population": 1}
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchall()[0]
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchall()
+    return bool(rows[0][0])

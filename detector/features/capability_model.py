@@ -11,6 +11,8 @@ the start, and the cap bounds the cost of multi-page prompts. Scripts without sp
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -19,12 +21,14 @@ from typing import Self
 import numpy as np
 import polars as pl
 from scipy import sparse
-from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import SGDClassifier
 
 from detector.paths import data_dir
 
+_log = logging.getLogger(__name__)
+
 HASH_SEED = 1729
+# Bumped when the artifact's layout or the tokenization changes: an old artifact then reads as stale.
+ARTIFACT_FORMAT = 1
 BIGRAM_MIX = np.uint64(0x9E3779B97F4A7C15)
 BATCH_ROWS = 20_000
 WHITESPACE = ["\n", "\r", "\t"]
@@ -38,6 +42,11 @@ SPLIT_TO = [" "] * len(WHITESPACE) + [f" {mark} " for mark in PUNCTUATION] + ["0
 
 def examples_path() -> Path:
     return data_dir() / "capability_examples" / "examples.csv"
+
+
+def artifact_path() -> Path:
+    """The fitted model written by `python -m detector.features.capability_model`."""
+    return data_dir() / "capability_examples" / "model.npz"
 
 
 def hashed_ngrams(texts: pl.Series, n_features: int, max_chars: int) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
@@ -85,6 +94,9 @@ class CapabilityModel:
         self.random_state = random_state
 
     def fit(self, texts: Sequence[str] | pl.Series, labels: Sequence[str]) -> Self:
+        # scikit-learn is imported only to fit: scans load the fitted artifact and never pay its import
+        from sklearn.linear_model import SGDClassifier
+
         unigrams, bigrams = hashed_ngrams(pl.Series(texts, dtype=pl.String), self.n_features, self.max_chars)
         features = unigrams + bigrams
         # One-vs-rest logistic loss by SGD: seconds to fit, where lbfgs takes a minute on 2**18 columns.
@@ -102,6 +114,8 @@ class CapabilityModel:
     def predict_proba(self, texts: Sequence[str] | pl.Series) -> np.ndarray:
         """Class probabilities in the order of `classes_`, computed in batches."""
         if not hasattr(self, "coef_"):
+            from sklearn.exceptions import NotFittedError
+
             raise NotFittedError("CapabilityModel is not fitted; call fit() first")
         series = pl.Series(texts, dtype=pl.String)
         out = np.empty((len(series), len(self.classes_)), dtype=np.float64)
@@ -124,8 +138,72 @@ def load_examples(split: str | None = None) -> pl.DataFrame:
     return frame if split is None else frame.filter(pl.col("split") == split)
 
 
-@lru_cache(maxsize=1)
-def trained_capability_model() -> CapabilityModel:
-    """The model fitted on the training split, trained once per process at first use."""
+def training_digest(model: CapabilityModel | None = None) -> str:
+    """Hex digest of what the fitted model depends on: the examples file, hyperparameters, format."""
+    model = CapabilityModel() if model is None else model
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(examples_path().read_bytes())
+    params = (ARTIFACT_FORMAT, HASH_SEED, model.n_features, model.max_chars, model.alpha, model.epochs, model.random_state)
+    digest.update(repr(params).encode())
+    return digest.hexdigest()
+
+
+def fit_default_model() -> CapabilityModel:
+    """Fit the default model on the training split of the labelled examples (needs scikit-learn)."""
     train = load_examples("train")
     return CapabilityModel().fit(train.get_column("text"), train.get_column("capability").to_list())
+
+
+def save_artifact(model: CapabilityModel, path: Path) -> None:
+    """Write the fitted coefficients: only the hash buckets with a non-zero weight, as float32."""
+    used = np.flatnonzero(np.any(model.weights_ != 0, axis=1)).astype(np.int32)
+    with path.open("wb") as handle:
+        np.savez_compressed(
+            handle,
+            digest=np.array(training_digest(model)),
+            classes=np.asarray(model.classes_, dtype=str),
+            buckets=used,
+            weights=model.weights_[used],
+            intercept=model.intercept_,
+            params=np.array([model.n_features, model.max_chars, model.epochs, model.random_state], dtype=np.int64),
+            alpha=np.float64(model.alpha),
+        )
+
+
+def load_artifact(path: Path) -> CapabilityModel | None:
+    """The model stored at `path`, or None when the file is missing or was fitted on other data."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as stored:
+        n_features, max_chars, epochs, random_state = (int(value) for value in stored["params"])
+        model = CapabilityModel(n_features, max_chars, float(stored["alpha"]), epochs, random_state)
+        if str(stored["digest"]) != training_digest(model):
+            return None
+        weights = np.zeros((n_features, len(stored["classes"])), dtype=np.float32)
+        weights[stored["buckets"]] = stored["weights"]
+        model.classes_ = stored["classes"]
+        model.weights_ = weights
+        model.coef_ = np.ascontiguousarray(weights.T)
+        model.intercept_ = stored["intercept"].astype(np.float32)
+    return model
+
+
+@lru_cache(maxsize=1)
+def trained_capability_model() -> CapabilityModel:
+    """The fitted default model: the committed artifact when it matches the examples, else trained here."""
+    model = load_artifact(artifact_path())
+    if model is None:
+        _log.warning("capability model artifact %s missing or stale; training the model in this process", artifact_path())
+        model = fit_default_model()
+    return model
+
+
+def main() -> None:
+    """Fit the default model and write the artifact (run after editing the labelled examples)."""
+    model = fit_default_model()
+    save_artifact(model, artifact_path())
+    print(f"wrote {artifact_path()} ({artifact_path().stat().st_size:,} bytes, digest {training_digest(model)})")
+
+
+if __name__ == "__main__":
+    main()

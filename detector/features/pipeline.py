@@ -12,8 +12,11 @@
    model-pivot flags moved), in chunks of days that bound memory. Touched days are recorded
    in `feature_dirty_days` in the same transactions, so work cut short by a killed run is
    picked up by the next one.
-4. `account_features`, `key_features`, `org_features` and `template_features` are rebuilt
-   from the partials.
+   The same transactions merge the change of the attribute rows into running totals
+   (`totals`) and queue the accounts of those days.
+4. `account_features` rows are recomputed for the queued accounts (and those whose
+   fingerprints' reach changed) from the totals; `key_features`, `org_features` and
+   `template_features` are rebuilt from small per-day or per-fingerprint tables.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TypeVar
 import duckdb
 import polars as pl
 
-from detector.features.accounts import RARE_TEMPLATE_SHARE, rebuild_all_time
+from detector.features.accounts import RARE_TEMPLATE_SHARE, update_all_time
 from detector.features.distinct import DistinctTexts, distinct_texts
 from detector.features.normalize import (
     TEMPLATE_HEAD_CHARS,
@@ -38,6 +41,7 @@ from detector.features.normalize import (
 )
 from detector.features.tables import ensure_feature_tables
 from detector.features.templates import LINK_THRESHOLD, assign_fingerprints
+from detector.features.totals import ensure_totals
 from detector.features.volume import recompute_day_partials, refresh_model_first_seen
 from detector.store import transaction
 
@@ -96,6 +100,8 @@ def compute_features(
     config = config or FeatureConfig()
     stats = FeatureRunStats()
     ensure_feature_tables(con)
+    with transaction(con):
+        totals_built = ensure_totals(con)
     with _timed(stats, "pending"):
         day_counts = _pending_days(con, since, until)
     stats.new_requests = sum(day_counts.values())
@@ -106,28 +112,36 @@ def compute_features(
             with transaction(con):
                 _featurize_batch(con, batch, config, stats, (since, until))
     with _timed(stats, "day_partials"):
-        stats.days_recomputed = _recompute_dirty_days(con, config, progress)
-    stale = con.execute("SELECT count(*) FROM feature_dirty_days WHERE day IS NULL").fetchall()
+        stats.days_recomputed = _recompute_dirty_days(con, config, progress, totals_built)
+    stale = con.execute(
+        "SELECT (SELECT count(*) FROM feature_dirty_days WHERE day IS NULL)"
+        " + (SELECT count(*) FROM feature_dirty_accounts)"
+    ).fetchall()
     if stale[0][0] or not _exists(con, "account_features"):
-        with _timed(stats, "all_time"):
-            capability = _account_capability(con)
-            with transaction(con):
-                stats.accounts = rebuild_all_time(
-                    con, capability, rare_share=config.rare_template_share
-                )
-                con.execute("DELETE FROM feature_dirty_days WHERE day IS NULL")
+        with _timed(stats, "all_time"), transaction(con):
+            stats.accounts = update_all_time(
+                con, _account_capability, rare_share=config.rare_template_share
+            )
+            con.execute("DELETE FROM feature_dirty_days WHERE day IS NULL")
     else:
         stats.accounts = con.execute("SELECT count(*) FROM account_features").fetchall()[0][0]
     return stats
 
 
 def _recompute_dirty_days(
-    con: duckdb.DuckDBPyConnection, config: FeatureConfig, progress: bool
+    con: duckdb.DuckDBPyConnection, config: FeatureConfig, progress: bool, legacy_check: bool
 ) -> int:
-    """Rewrite the partials of every dirty day, chunk by chunk; return the number of days."""
+    """Rewrite the partials of every dirty day, chunk by chunk; return the number of days.
+
+    With `legacy_check` (the running totals were just built: a new store, or one written
+    before them), days whose partials predate the capability rows are rewritten too; stores
+    that already had totals were written with those rows, so the scan of every attribute row
+    that finds such days is skipped.
+    """
     with transaction(con):
         _mark_dirty(con, refresh_model_first_seen(con))
-        _mark_dirty(con, _days_without_capability_partials(con))
+        if legacy_check:
+            _mark_dirty(con, _days_without_capability_partials(con))
     rows = con.execute(
         "SELECT DISTINCT day FROM feature_dirty_days WHERE day IS NOT NULL ORDER BY day"
     ).fetchall()
@@ -226,9 +240,10 @@ WHERE r."timestamp" >= $low AND r."timestamp" < $high
 
 _BATCH_ROWS = f"""
 SELECT r.request_id, r.account_id, r."timestamp", CAST(timezone('UTC', r."timestamp") AS DATE) AS day,
-       CASE WHEN length(r.prompt) > $head + $tail
+       -- strlen (bytes, O(1)) bounds length (characters, a UTF-8 scan): most texts skip the scan
+       CASE WHEN strlen(r.prompt) > $head + $tail AND length(r.prompt) > $head + $tail
             THEN left(r.prompt, $head) || chr(10) || right(r.prompt, $tail) ELSE r.prompt END AS prompt,
-       CASE WHEN length(r.system_prompt) > $head + $tail
+       CASE WHEN strlen(r.system_prompt) > $head + $tail AND length(r.system_prompt) > $head + $tail
             THEN left(r.system_prompt, $head) || chr(10) || right(r.system_prompt, $tail)
             ELSE r.system_prompt END AS system_prompt,
        CAST(r.tools AS VARCHAR) AS tools,
@@ -344,23 +359,20 @@ def _request_labels(
 
 
 def _account_capability(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
-    """Per-account capability mix and CoT share, summed from the per-day partials."""
+    """Per-account capability mix and CoT share, from the running totals (one row per account)."""
     from detector.features.capability_accounts import account_capability_from_counts
 
     counts = _frame(
         con,
-        "SELECT account_id, value AS capability, CAST(sum(requests) AS BIGINT) AS requests"
-        " FROM account_day_attributes WHERE kind = 'capability' GROUP BY ALL",
+        "SELECT account_id, value AS capability, requests FROM account_value_totals"
+        " WHERE kind = 'capability'",
     )
     cot = _frame(
         con,
         """
-        SELECT d.account_id, d.requests, coalesce(c.cot_requests, 0) AS cot_requests, d.cot_score_sum
-        FROM (SELECT account_id, CAST(sum(requests) AS BIGINT) AS requests,
-                     sum(cot_score_sum) AS cot_score_sum
-              FROM account_daily_features GROUP BY account_id) d
-        LEFT JOIN (SELECT account_id, CAST(sum(requests) AS BIGINT) AS cot_requests
-                   FROM account_day_attributes WHERE kind = 'cot' GROUP BY account_id) c
+        SELECT b.account_id, b.requests, coalesce(c.requests, 0) AS cot_requests, b.cot_score_sum
+        FROM account_features_base b
+        LEFT JOIN (SELECT account_id, requests FROM account_value_totals WHERE kind = 'cot') c
         USING (account_id)
         """,
     )

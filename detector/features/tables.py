@@ -1,8 +1,9 @@
 """Derived tables of the feature stage (see `.notes/TABLES.md`): per request and per day.
 
 `request_features` grows by one row per featurized request. The per-day partials are
-rewritten for the days that new requests touch, and the all-time tables (`account_features`,
-`key_features`, `org_features`, `template_features`) are rebuilt from the partials.
+rewritten for the days that new requests touch; the all-time tables (`account_features`,
+`key_features`, `org_features`, `template_features`) are brought up to them through running
+totals (`detector.features.totals`), recomputing only the accounts those days touch.
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ ALL_TABLES = (
     "org_features",
     "template_features",
     "prompt_labels",
+    "account_value_totals",
+    "fingerprint_totals",
+    "feature_dirty_accounts",
+    "feature_dirty_fingerprints",
+    "account_features_base",
 )
 
 

@@ -4,7 +4,8 @@ Everything here is DuckDB SQL over `request_features` joined to `requests`: coun
 status codes, per-minute peaks, hour histogram, within-day inter-arrival gap moments and the
 distinct infrastructure values an account used each day, its requests per capability and its
 CoT-eliciting requests (`account_day_attributes`). The
-all-time tables sum these partials (`detector.features.accounts`).
+all-time tables are updated from these partials through running totals (`detector.features.totals`,
+`detector.features.accounts`).
 
 Model pivot: a model is *new* when it first appeared in the store at least 48 h after the store's
 first request (models present from the start are not releases we saw happen); a request is a
@@ -18,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 
 from detector.features.cot import COT_SHARE_THRESHOLD
+from detector.features.totals import apply_day_delta
 
 PIVOT_WINDOW = timedelta(hours=48)
 HOSTING_CLASSES = ("hosting", "vpn", "tor")
@@ -86,8 +88,8 @@ JOIN gap_moments g USING (account_id, day)
 """
 
 _ACCOUNT_DAY_ATTRIBUTES = """
-INSERT INTO account_day_attributes
-SELECT account_id, day, 'ip', client_ip, count(*) FROM _dg_day_rows WHERE client_ip IS NOT NULL GROUP BY ALL
+CREATE OR REPLACE TEMP TABLE _dg_new_attributes AS
+SELECT account_id, day, 'ip' AS kind, client_ip AS value, count(*) AS requests FROM _dg_day_rows WHERE client_ip IS NOT NULL GROUP BY ALL
 UNION ALL
 SELECT account_id, day, 'prefix', ip_prefix, count(*) FROM _dg_day_rows WHERE ip_prefix IS NOT NULL GROUP BY ALL
 UNION ALL
@@ -176,14 +178,29 @@ def recompute_day_partials(con: duckdb.DuckDBPyConnection, days: list[date]) -> 
         _DAY_ROWS,
         {"new_after": threshold, "window": PIVOT_WINDOW, "low": low, "high": high},
     )
+    # the old rows of these days, for the running totals and the queue of accounts to refresh
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _dg_old_attributes AS SELECT * FROM account_day_attributes"
+        " WHERE day BETWEEN $first AND $last AND day IN (SELECT day FROM _dg_days)",
+        {"first": min(days), "last": max(days)},
+    )
+    con.execute(
+        "INSERT INTO feature_dirty_accounts SELECT DISTINCT account_id FROM account_daily_features"
+        " WHERE day BETWEEN $first AND $last AND day IN (SELECT day FROM _dg_days)",
+        {"first": min(days), "last": max(days)},
+    )
     for table in _PARTIAL_TABLES:
         con.execute(f"DELETE FROM {table} WHERE day IN (SELECT day FROM _dg_days)")
     con.execute(_ACCOUNT_DAYS)
     con.execute(_ACCOUNT_DAY_ATTRIBUTES, {"cot_threshold": COT_SHARE_THRESHOLD})
+    con.execute("INSERT INTO account_day_attributes SELECT * FROM _dg_new_attributes")
     con.execute(_KEY_DAYS)
+    con.execute("INSERT INTO feature_dirty_accounts SELECT DISTINCT account_id FROM _dg_day_rows")
+    old = con.execute("SELECT count(*) FROM _dg_old_attributes").fetchall()[0][0]
+    apply_day_delta(con, new_days=old == 0, one_day=len(days) == 1)
     row = con.execute("SELECT count(*) FROM _dg_day_rows").fetchall()[0]
-    con.execute("DROP TABLE _dg_day_rows")
-    con.execute("DROP TABLE _dg_days")
+    for table in ("_dg_day_rows", "_dg_days", "_dg_new_attributes", "_dg_old_attributes"):
+        con.execute(f"DROP TABLE {table}")
     return int(row[0]) if row else 0
 
 

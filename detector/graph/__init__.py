@@ -2,7 +2,10 @@
 
 `build_graph(con)` reads `accounts`, the feature stage's per-account-day tables (or, when they
 do not cover the store, `requests` and `request_features`) and `account_features`, and
-rewrites `account_attributes`, `account_edges`, `clusters` and `cluster_features`.
+rewrites `account_attributes`, `account_edges`, `clusters` and `cluster_features`, over the
+look-back window of `GraphParams.lookback_days`. Per-day activity sketches kept in the store
+(`graph_minute_sketches`, `graph_minute_loads`, `graph_hosting_days`, `graph_sketch_days`) are
+redone only for days with new requests.
 """
 
 from detector.graph.build import GraphStats, build_graph, ensure_graph_tables

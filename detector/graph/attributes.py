@@ -14,8 +14,10 @@ import duckdb
 import yaml
 
 from detector.errors import DistillguardError
+from detector.graph.activity_sketches import write_window_hosting_ips
 from detector.graph.params import GraphParams
 from detector.graph.sql import table_columns, table_exists
+from detector.graph.window import GraphWindow
 from detector.paths import rules_dir
 
 PUBLIC_EMAIL_FILE = "public_email_domains.yaml"
@@ -86,17 +88,19 @@ def _fill_public_domains(con: duckdb.DuckDBPyConnection, params: GraphParams) ->
     con.executemany("INSERT INTO graph_public_domains VALUES (?)", [[d] for d in sorted(public)])
 
 
-def _from_feature_tables(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
-    """Request-level attributes, home prefixes and per-day volume from the feature stage's
-    `account_day_attributes` / `account_daily_features`; only the hosting addresses are read
-    from `requests` (network class is per address)."""
+def _from_feature_tables(con: duckdb.DuckDBPyConnection, window: GraphWindow) -> None:
+    """Request-level attributes, home prefixes and per-day volume of the window from the
+    feature stage's `account_day_attributes` / `account_daily_features`; the hosting addresses
+    (network class is per address) from the stored daily list (`activity_sketches`)."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_account_days AS
         SELECT account_id, day, requests, hosting_requests, input_tokens, output_tokens,
                first_seen, last_seen
         FROM account_daily_features
-        """
+        WHERE day >= ?
+        """,
+        [window.start_day],
     )
     con.execute(
         """
@@ -104,20 +108,12 @@ def _from_feature_tables(con: duckdb.DuckDBPyConnection, params: GraphParams) ->
         SELECT account_id, kind, value, sum(requests) AS requests
         FROM account_day_attributes
         WHERE kind IN ('ip', 'prefix', 'user_agent', 'template', 'system_fp')
-          AND value IS NOT NULL AND value <> ''
+          AND value IS NOT NULL AND value <> '' AND day >= ?
         GROUP BY ALL
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE graph_hosting_ips AS
-        SELECT client_ip, any_value(asn) AS asn
-        FROM requests
-        WHERE network_class IN (SELECT unnest(?::VARCHAR[])) AND asn IS NOT NULL
-        GROUP BY client_ip
         """,
-        [list(params.hosting_network_classes)],
+        [window.start_day],
     )
+    write_window_hosting_ips(con, window)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_template_requests AS
@@ -142,7 +138,9 @@ def _from_feature_tables(con: duckdb.DuckDBPyConnection, params: GraphParams) ->
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_account_home AS
-        SELECT account_id, arg_max(value, requests) AS home_network
+        -- ties go to the smallest prefix: arg_max would pick by row order, which a parallel
+        -- plan does not fix, and the holders' spread reads these homes
+        SELECT account_id, first(value ORDER BY requests DESC, value) AS home_network
         FROM graph_account_values WHERE kind = 'prefix' GROUP BY account_id
         """
     )
@@ -150,8 +148,11 @@ def _from_feature_tables(con: duckdb.DuckDBPyConnection, params: GraphParams) ->
     con.execute("DROP TABLE graph_hosting_ips")
 
 
-def _from_requests(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
-    """The same tables as `_from_feature_tables`, from one grouped pass over `requests`."""
+def _from_requests(
+    con: duckdb.DuckDBPyConnection, params: GraphParams, window: GraphWindow
+) -> None:
+    """The same tables as `_from_feature_tables`, from one grouped pass over the window's
+    `requests` (and `request_features`)."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_request_combos AS
@@ -164,9 +165,14 @@ def _from_requests(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
                sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                min("timestamp") AS first_seen, max("timestamp") AS last_seen
         FROM requests
+        WHERE "timestamp" >= ?
         GROUP BY ALL
         """,
-        [list(params.hosting_network_classes), list(params.hosting_network_classes)],
+        [
+            list(params.hosting_network_classes),
+            list(params.hosting_network_classes),
+            window.start,
+        ],
     )
     con.execute(
         """
@@ -194,7 +200,7 @@ def _from_requests(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_account_home AS
-        SELECT account_id, arg_max(ip_prefix, requests) AS home_network
+        SELECT account_id, first(ip_prefix ORDER BY requests DESC, ip_prefix) AS home_network
         FROM (SELECT account_id, ip_prefix, sum(requests) AS requests
               FROM graph_request_combos WHERE ip_prefix IS NOT NULL GROUP BY ALL)
         GROUP BY account_id
@@ -204,22 +210,27 @@ def _from_requests(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
     columns = (
         table_columns(con, "request_features") if table_exists(con, "request_features") else set()
     )
+    # request_features carries its UTC day; without it the window cannot bound it
+    in_window = "day >= ?" if "day" in columns else "? IS NOT NULL"
     if "template_fp" in columns:
         con.execute(
-            """
+            f"""
             CREATE OR REPLACE TEMP TABLE graph_template_requests AS
             SELECT v.vertex, t.value_key, t.n
             FROM (SELECT account_id, hash('template_fp', template_fp) AS value_key, count(*) AS n
-                  FROM request_features WHERE template_fp IS NOT NULL GROUP BY ALL) t
+                  FROM request_features WHERE template_fp IS NOT NULL AND {in_window}
+                  GROUP BY ALL) t
             JOIN graph_vertices v USING (account_id)
-            """
+            """,
+            [window.start_day],
         )
         con.execute(
-            """
+            f"""
             INSERT INTO graph_staged_attributes
             SELECT DISTINCT account_id, 'template_fp', template_fp
-            FROM request_features WHERE template_fp IS NOT NULL
-            """
+            FROM request_features WHERE template_fp IS NOT NULL AND {in_window}
+            """,
+            [window.start_day],
         )
     else:
         con.execute(
@@ -228,32 +239,37 @@ def _from_requests(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
         )
     if "system_fp" in columns:
         con.execute(
-            """
+            f"""
             INSERT INTO graph_staged_attributes
             SELECT DISTINCT account_id, 'system_fp', system_fp
-            FROM request_features WHERE system_fp IS NOT NULL
-            """
+            FROM request_features WHERE system_fp IS NOT NULL AND {in_window}
+            """,
+            [window.start_day],
         )
 
 
 def collect_raw_attributes(
-    con: duckdb.DuckDBPyConnection, params: GraphParams
-) -> tuple[bool, bool]:
+    con: duckdb.DuckDBPyConnection,
+    params: GraphParams,
+    window: GraphWindow,
+    *,
+    use_partials: bool,
+) -> bool:
     """Fill temp tables `graph_raw_attributes(account_id, attr_type, attr_value, vertex,
     value_key)` (distinct), `graph_account_home(vertex, home)` (hash of the prefix most of an
     account's requests come from), `graph_template_requests(vertex, value_key, n)` (requests per
     account and template) and `graph_account_days` (per account and UTC day: requests, hosting
     requests, tokens, first and last request).
 
-    Reads the feature stage's per-account-day tables when they cover every request, else
-    groups `requests` once. Returns (template fingerprints available, feature tables used).
+    Only the window's requests count; accounts are those of `graph_vertices`. Reads the feature
+    stage's per-account-day tables when `use_partials` (they cover every request), else groups
+    `requests` once. Returns whether template fingerprints are available.
     """
     _fill_public_domains(con, params)
-    use_partials = feature_tables_cover_requests(con)
     if use_partials:
-        _from_feature_tables(con, params)
+        _from_feature_tables(con, window)
     else:
-        _from_requests(con, params)
+        _from_requests(con, params, window)
     con.execute(
         """
         INSERT INTO graph_staged_attributes
@@ -294,4 +310,4 @@ def collect_raw_attributes(
     has_templates = table_exists(con, "request_features") and "template_fp" in table_columns(
         con, "request_features"
     )
-    return has_templates, use_partials
+    return has_templates

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from detector.graph.attributes import ACCOUNT_ATTRIBUTES_DDL, collect_raw_attributes
+from detector.graph.activity_sketches import refresh_sketches
+from detector.graph.attributes import (
+    ACCOUNT_ATTRIBUTES_DDL,
+    collect_raw_attributes,
+    feature_tables_cover_requests,
+)
 from detector.graph.cluster_features import CLUSTER_FEATURES_DDL, write_cluster_features
 from detector.graph.communities import CLUSTERS_DDL, write_clusters
 from detector.graph.edges import ACCOUNT_EDGES_DDL, write_account_edges
@@ -17,6 +22,7 @@ from detector.graph.synchrony import compute_synchrony
 from detector.graph.template_sets import compute_template_similarity
 from detector.graph.vertices import write_vertices
 from detector.graph.weighting import write_weighted_attributes
+from detector.graph.window import graph_window
 from detector.store import transaction
 
 
@@ -36,6 +42,10 @@ class GraphStats:
     largest_cluster: int
     used_templates: bool
     used_feature_tables: bool = False  # read the feature stage's per-account-day tables
+    window: str = ""  # first..last UTC day of request evidence read
+    full_rebuild: bool = False  # every stored activity sketch was redone
+    days_sketched: int = 0  # days whose activity was sketched in this run
+    days_reused: int = 0  # days whose stored activity sketches were read back
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -52,11 +62,16 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(value) if value is not None else 0
 
 
-def build_graph(con: duckdb.DuckDBPyConnection, *, params: GraphParams | None = None) -> GraphStats:
-    """Rebuild `account_attributes`, `account_edges`, `clusters` and `cluster_features`.
+def build_graph(
+    con: duckdb.DuckDBPyConnection, *, params: GraphParams | None = None, full: bool = False
+) -> GraphStats:
+    """Rebuild `account_attributes`, `account_edges`, `clusters` and `cluster_features` from
+    the look-back window (`GraphParams.lookback_days`).
 
-    Idempotent: the same store gives the same rows. The four tables are replaced in one
-    transaction, so a failed run leaves the previous graph in place.
+    The accounts' daily activity sketches are kept in the store between runs and only the
+    days with new requests are sketched again; `full` sketches the whole window again (the
+    result is the same). Idempotent: the same store gives the same rows. Everything is
+    replaced in one transaction, so a failed run leaves the previous graph in place.
     """
     params = params or GraphParams()
     ensure_graph_tables(con)
@@ -70,14 +85,20 @@ def build_graph(con: duckdb.DuckDBPyConnection, *, params: GraphParams | None = 
         clock = now
 
     with transaction(con):
-        write_vertices(con)
-        used_templates, used_feature_tables = collect_raw_attributes(con, params)
+        window = graph_window(con, params)
+        used_feature_tables = feature_tables_cover_requests(con)
+        write_vertices(con, window, from_feature_tables=used_feature_tables)
+        days_sketched, days_reused = refresh_sketches(con, params, window, full=full)
+        lap("activity_sketches")
+        used_templates = collect_raw_attributes(
+            con, params, window, use_partials=used_feature_tables
+        )
         lap("attributes")
         write_weighted_attributes(con, params)
         con.execute("DROP TABLE graph_raw_attributes")
         con.execute("DROP TABLE graph_account_home")
         lap("weighting")
-        synchronized = compute_synchrony(con, params)
+        synchronized = compute_synchrony(con, params, window)
         lap("synchrony")
         template_linked = compute_template_similarity(con, params, has_templates=used_templates)
         lap("template_sets")
@@ -111,5 +132,9 @@ def build_graph(con: duckdb.DuckDBPyConnection, *, params: GraphParams | None = 
         largest_cluster=_count(con, "SELECT max(size) FROM cluster_features"),
         used_templates=used_templates,
         used_feature_tables=used_feature_tables,
+        window=window.describe(),
+        full_rebuild=full,
+        days_sketched=days_sketched,
+        days_reused=days_reused,
         seconds=seconds,
     )

@@ -106,7 +106,17 @@ class GraphParams:
     kept when its score reaches `edge_threshold`; each account then keeps its `top_k_edges`
     strongest edges (an edge survives if either end keeps it), which stops chaining through
     accounts that touch several groups.
+
+    Look-back window: the graph reads the request-level evidence (addresses, user agents,
+    templates, system prompts, active minutes, daily volume) of the last `lookback_days` UTC
+    days, ending with the day of the newest stored request; an account is in the graph when it
+    made a request in that window or signed up in it. An account idle for longer leaves the
+    graph (no attributes, edges or cluster) until it is active again; its own features and
+    scores are untouched. None reads the whole history.
     """
+
+    # look-back window in UTC days (None: the whole history)
+    lookback_days: int | None = 90
 
     # attribute weighting and hub pruning
     type_weights: dict[str, float] = field(default_factory=_default_type_weights)
@@ -148,3 +158,16 @@ class GraphParams:
     resolution: float = 0.3
     seed: int = 42
     algorithm: Literal["leiden", "louvain"] = "leiden"
+
+    def __post_init__(self) -> None:
+        if self.lookback_days is not None and self.lookback_days < 1:
+            raise ValueError("lookback_days must be at least 1 (or None for the whole history)")
+        if self.bucket_seconds < 1 or 86_400 % self.bucket_seconds:
+            # active-minute sketches are kept per UTC day: a bucket must not straddle midnight
+            raise ValueError("bucket_seconds must divide a day (86,400 s)")
+
+    def sketch_key(self) -> str:
+        """The knobs that define the stored per-day activity sketches; another key rebuilds them."""
+        bins = max(1, self.minhash_hashes // self.minhash_band_rows) * self.minhash_band_rows
+        hosting = ",".join(sorted(self.hosting_network_classes))
+        return f"bucket={self.bucket_seconds};bins={bins};seed={self.seed};hosting={hosting};v=2"

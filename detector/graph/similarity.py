@@ -137,8 +137,7 @@ def overlapping_pairs(
     `min_items` items are skipped; only pairs whose estimated overlap (shared items) reaches
     `min_overlap` are kept. Table names are code constants of the callers.
     """
-    bands = max(1, hashes // band_rows)
-    bins = bands * band_rows
+    bins = signature_bins(hashes, band_rows)
     arrays = con.execute(
         f"""
         SELECT i.vertex, i.item
@@ -151,13 +150,51 @@ def overlapping_pairs(
     vertex = np.asarray(arrays["vertex"], dtype=np.int64)
     item = np.asarray(arrays["item"], dtype=np.int64)
     del arrays
-    a = b = np.empty(0, dtype=np.int64)
-    n_a = n_b = overlap = np.empty(0, dtype=np.int64)
-    jaccard = np.empty(0, dtype=np.float64)
     if len(vertex):
         accounts, sig = signatures(vertex, item, bins=bins, seed=seed)
         sizes = np.bincount(vertex)[accounts]
-        del vertex, item
+    else:
+        accounts, sizes = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        sig = np.empty((0, bins), dtype=np.uint32)
+    del vertex, item
+    write_signature_pairs(
+        con,
+        accounts=accounts,
+        sizes=sizes,
+        sig=sig,
+        output_table=output_table,
+        band_rows=band_rows,
+        max_band_accounts=max_band_accounts,
+        crowded_band_neighbours=crowded_band_neighbours,
+        min_overlap=min_overlap,
+        seed=seed,
+    )
+
+
+def signature_bins(hashes: int, band_rows: int) -> int:
+    """Bins of a signature: `hashes` rounded down to whole bands (at least one band)."""
+    return max(1, hashes // band_rows) * band_rows
+
+
+def write_signature_pairs(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    accounts: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.int64],
+    sig: npt.NDArray[np.uint32],
+    output_table: str,
+    band_rows: int,
+    max_band_accounts: int,
+    crowded_band_neighbours: int,
+    min_overlap: int,
+    seed: int,
+) -> None:
+    """Write temp table `output_table(account_a, account_b, n_a, n_b, jaccard, overlap)` from
+    ready signatures: `accounts` (sorted vertices), their set sizes and signature rows."""
+    a = b = np.empty(0, dtype=np.int64)
+    n_a = n_b = overlap = np.empty(0, dtype=np.int64)
+    jaccard = np.empty(0, dtype=np.float64)
+    if len(accounts):
         pairs = _band_candidates(
             sig,
             band_rows=band_rows,

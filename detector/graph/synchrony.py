@@ -16,49 +16,38 @@ from __future__ import annotations
 
 import duckdb
 
+from detector.graph.activity_sketches import effective_buckets, window_signatures
 from detector.graph.params import GraphParams
-from detector.graph.similarity import overlapping_pairs
+from detector.graph.similarity import write_signature_pairs
 from detector.graph.sql import scalar
+from detector.graph.window import GraphWindow
 
 SYNC_PAIRS_TABLE = "graph_sync_pairs"
 
 
-def compute_synchrony(con: duckdb.DuckDBPyConnection, params: GraphParams) -> int:
+def compute_synchrony(
+    con: duckdb.DuckDBPyConnection, params: GraphParams, window: GraphWindow
+) -> int:
     """Fill temp table `graph_sync_pairs(account_a, account_b, co_buckets, jaccard, synchrony)`.
 
-    Accounts are the integer vertices of `graph_vertices`, account_a < account_b. Returns the
-    number of pairs with positive synchrony.
+    Accounts are the integer vertices of `graph_vertices`, account_a < account_b. The window's
+    activity comes from the stored daily sketches (`activity_sketches.refresh_sketches` brings
+    them up to date first). Returns the number of pairs with positive synchrony.
     """
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE graph_active_buckets AS
-        SELECT v.vertex, b.item
-        FROM (SELECT account_id, CAST(floor(epoch("timestamp") / ?) AS BIGINT) AS item
-              FROM requests GROUP BY ALL) b
-        JOIN graph_vertices v USING (account_id)
-        """,
-        [params.bucket_seconds],
-    )
-    effective = scalar(
+    vertices, buckets, sig = window_signatures(con, params, window)
+    write_signature_pairs(
         con,
-        """
-        SELECT coalesce(sum(m) * sum(m) / nullif(sum(m * m), 0), 1)
-        FROM (SELECT count(*) AS m FROM graph_active_buckets GROUP BY item)
-        """,
-    )
-    effective_buckets = float(effective) if effective else 1.0
-    overlapping_pairs(
-        con,
-        items_table="graph_active_buckets",
+        accounts=vertices,
+        sizes=buckets,
+        sig=sig,
         output_table="graph_bucket_overlaps",
-        hashes=params.minhash_hashes,
         band_rows=params.minhash_band_rows,
         max_band_accounts=params.max_band_accounts,
         crowded_band_neighbours=params.crowded_band_neighbours,
-        min_items=params.min_active_buckets,
         min_overlap=params.min_co_buckets,
         seed=params.seed,
     )
+    del vertices, buckets, sig
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {SYNC_PAIRS_TABLE} AS
@@ -75,9 +64,8 @@ def compute_synchrony(con: duckdb.DuckDBPyConnection, params: GraphParams) -> in
                     ELSE greatest(0.0, (jaccard - j0) / (1.0 - j0)) END AS synchrony
         FROM corrected
         """,
-        [effective_buckets],
+        [effective_buckets(con, window)],
     )
     con.execute(f"DELETE FROM {SYNC_PAIRS_TABLE} WHERE synchrony <= 0")
     con.execute("DROP TABLE graph_bucket_overlaps")
-    con.execute("DROP TABLE graph_active_buckets")
     return int(scalar(con, f"SELECT count(*) FROM {SYNC_PAIRS_TABLE}"))

@@ -8,6 +8,7 @@ import math
 import duckdb
 
 from detector.graph.params import ATTRIBUTE_FAMILIES, GraphParams
+from detector.graph.sql import scalar
 
 
 def rarity(accounts: float, reference_accounts: int) -> float:
@@ -18,11 +19,29 @@ def rarity(accounts: float, reference_accounts: int) -> float:
     return min(1.0, max(0.0, value))
 
 
-def dispersion_factor(spread: float | None, low: float, high: float) -> float:
-    """Weight multiplier of a value from its holders' spread: 1 up to `low`, 0 from `high`."""
-    if spread is None:
-        return 1.0
-    return 1.0 - min(1.0, max(0.0, (spread - low) / (high - low)))
+# The one definition of the dispersion ramp, used by the weighting SQL and by `dispersion_factor`.
+_DISPERSION_FACTOR_MACRO = """
+CREATE OR REPLACE TEMP MACRO graph_dispersion_factor(spread, low, high) AS
+    CASE WHEN spread IS NULL THEN 1.0
+         ELSE 1.0 - greatest(0.0, least(1.0, (spread - low) / (high - low))) END
+"""
+
+
+def define_dispersion_factor(con: duckdb.DuckDBPyConnection) -> None:
+    """Define the SQL macro `graph_dispersion_factor(spread, low, high)` on `con`."""
+    con.execute(_DISPERSION_FACTOR_MACRO)
+
+
+def dispersion_factor(
+    con: duckdb.DuckDBPyConnection, spread: float | None, low: float, high: float
+) -> float:
+    """Weight multiplier of a value from its holders' spread: 1 up to `low`, 0 from `high`
+    (NULL spread: 1), evaluated by the same macro the weighting SQL uses."""
+    define_dispersion_factor(con)
+    return float(
+        scalar(con, "SELECT graph_dispersion_factor(?::DOUBLE, ?::DOUBLE, ?::DOUBLE)",
+               [spread, low, high])
+    )
 
 
 def write_value_spread(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
@@ -136,6 +155,7 @@ def write_weighted_attributes(con: duckdb.DuckDBPyConnection, params: GraphParam
     write_value_spread(con, params)
     reference = float(params.idf_reference_accounts)
     low, high = params.dispersion_low, params.dispersion_high
+    define_dispersion_factor(con)
     con.execute("DELETE FROM account_attributes")
     # Values are admitted rarest first, per type, while the pairs they would create stay
     # within `max_pairs_per_type`: the self-join that builds edges is bounded whatever the data.
@@ -145,9 +165,7 @@ def write_weighted_attributes(con: duckdb.DuckDBPyConnection, params: GraphParam
         WITH scored AS (
             SELECT d.value_key, d.attr_type, d.attr_value, d.accounts, w.family, w.type_weight,
                    w.max_accounts, s.spread,
-                   CASE WHEN s.spread IS NULL THEN 1.0
-                        ELSE 1.0 - greatest(0.0, least(1.0, (s.spread - ?) / (? - ?)))
-                   END AS dispersion_factor
+                   graph_dispersion_factor(s.spread, ?, ?) AS dispersion_factor
             FROM graph_value_degrees d JOIN graph_type_weights w USING (attr_type)
             LEFT JOIN graph_value_spread s USING (value_key)
         ), budget AS (
@@ -169,7 +187,7 @@ def write_weighted_attributes(con: duckdb.DuckDBPyConnection, params: GraphParam
                    AS pruned
         FROM scored s LEFT JOIN budget b USING (value_key)
         """,
-        [low, high, low, reference, reference, params.max_pairs_per_type],
+        [low, high, reference, reference, params.max_pairs_per_type],
     )
     # Templates are most of the rows: only those that can link accounts are listed (the
     # clusters' template figures are counted from `graph_template_requests`).

@@ -128,17 +128,19 @@ def resolve_reader(path: Path, fmt: str) -> Reader:
     """The reader for `path` under `--format fmt` (`auto` detects)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    chosen = detect_format(path) if fmt == "auto" else fmt
+    container: str | None = None
+    chosen = fmt
+    if fmt == "auto":
+        container, head = detect_container(path)  # the head is read once, for both questions
+        chosen = content_format(container, head)
     if chosen == "litellm":
-        return LiteLLMReader(container=_litellm_container(path))
+        container = container or container_format(path)
+        if container == "parquet":
+            raise InputError(
+                f"{path}: LiteLLM spend logs are read from JSON Lines or CSV, not Parquet"
+            )
+        return LiteLLMReader(container=container)
     return reader_for(chosen)
-
-
-def _litellm_container(path: Path) -> str:
-    container = container_format(path)
-    if container == "parquet":
-        raise InputError(f"{path}: LiteLLM spend logs are read from JSON Lines or CSV, not Parquet")
-    return container
 
 
 __all__ = [

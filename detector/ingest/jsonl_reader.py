@@ -122,7 +122,7 @@ class JsonLinesReader:
             f"coalesce(strlen(v[{i}]::VARCHAR) + {len(name.encode()) + 3}, 0)"
             for i, name in enumerate(names, start=1)
         )
-        present = "len(list_filter(v, lambda x: x IS NOT NULL))"
+        present = "list_count(v)"  # keys found (a JSON null counts); a lambda costs 3x
         null_patch = "{" + ",".join(f'"{name}":null' for name in names) + "}"
         extra = f"""
             CASE WHEN v IS NULL THEN NULL

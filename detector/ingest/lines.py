@@ -8,7 +8,7 @@ even for a file with no newline at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -72,13 +72,19 @@ def string_array(buffer: np.ndarray, offsets: np.ndarray) -> tuple[pa.Array, np.
 
 
 def _batch(
-    buffer: np.ndarray, starts: np.ndarray, first_line: int, unterminated_last: bool
+    buffer: np.ndarray,
+    starts: np.ndarray,
+    first_line: int,
+    unterminated_last: bool,
+    limit: int = MAX_RECORD_BYTES,
+    too_large: Callable[[int], str] = _oversize_reason,
 ) -> pa.Table:
-    """Lines `buffer[starts[i]:starts[i+1]]` (each keeps its newline), numbered from `first_line`."""
+    """Lines `buffer[starts[i]:starts[i+1]]` (each keeps its newline), numbered from `first_line`;
+    a line over `limit` bytes gets the reason `too_large(size)`."""
     count = len(starts) - 1
     raw, bad_utf8 = string_array(buffer, starts)
     lengths = np.diff(starts)
-    oversize = lengths > MAX_RECORD_BYTES
+    oversize = lengths > limit
     reject: pa.Array
     if oversize.any() or bad_utf8 is not None:
         reasons: list[str | None] = [None] * count
@@ -86,7 +92,7 @@ def _batch(
             for index in np.flatnonzero(bad_utf8):
                 reasons[index] = "invalid UTF-8"
         for index in np.flatnonzero(oversize):
-            reasons[index] = _oversize_reason(int(lengths[index]))
+            reasons[index] = too_large(int(lengths[index]))
         reject = pa.array(reasons, pa.string())
     else:
         reject = pa.nulls(count, pa.string())
@@ -112,8 +118,15 @@ def single_line(line: int, head: bytes, reason: str, unterminated: bool) -> pa.T
     )
 
 
-def iter_lines(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Table]:
-    """Every line of `stream` (blank ones included, numbered from 1), in tables of about `chunk_bytes`."""
+def iter_lines(
+    stream: BinaryIO,
+    chunk_bytes: int = CHUNK_BYTES,
+    limit: int = MAX_RECORD_BYTES,
+    too_large: Callable[[int], str] = _oversize_reason,
+) -> Iterator[pa.Table]:
+    """Every line of `stream` (blank ones included, numbered from 1), in tables of about
+    `chunk_bytes`. A line over `limit` bytes is rejected with the reason `too_large(size)`; only
+    its first `RAW_KEEP_BYTES` are held when it spans more than one chunk."""
     carry = np.empty(0, dtype=np.uint8)
     next_line = 1
     # While skipping the rest of an oversize line: its kept head and its size so far.
@@ -134,26 +147,27 @@ def iter_lines(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.
                 continue
             cut = int(newline[0]) if len(newline) else -1
             oversize_size += cut + 1 if cut >= 0 else 0
-            yield single_line(next_line, oversize_head, _oversize_reason(oversize_size), cut < 0)
+            yield single_line(next_line, oversize_head, too_large(oversize_size), cut < 0)
             next_line += 1
             oversize_head = None
             if at_eof:
                 return
             buffer = fresh[cut + 1 :]
         if at_eof:
-            if len(buffer) > MAX_RECORD_BYTES:
+            if len(buffer) > limit:
                 yield single_line(
                     next_line,
                     buffer[:RAW_KEEP_BYTES].tobytes(),
-                    _oversize_reason(len(buffer)),
+                    too_large(len(buffer)),
                     True,
                 )
             elif len(buffer):
-                yield _batch(buffer, np.array([0, len(buffer)], dtype=np.int64), next_line, True)
+                ends = np.array([0, len(buffer)], dtype=np.int64)
+                yield _batch(buffer, ends, next_line, True, limit, too_large)
             return
         newlines = np.flatnonzero(buffer == 10)
         if len(newlines) == 0:
-            if len(buffer) > MAX_RECORD_BYTES:
+            if len(buffer) > limit:
                 oversize_head = buffer[:RAW_KEEP_BYTES].tobytes()
                 oversize_size = len(buffer)
                 carry = np.empty(0, dtype=np.uint8)
@@ -166,6 +180,6 @@ def iter_lines(stream: BinaryIO, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.
         starts = np.empty(len(newlines) + 1, dtype=np.int64)
         starts[0] = 0
         starts[1:] = newlines + 1
-        yield _batch(buffer[:end], starts, next_line, False)
+        yield _batch(buffer[:end], starts, next_line, False, limit, too_large)
         next_line += len(newlines)
         carry = buffer[end:].copy()

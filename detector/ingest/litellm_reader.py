@@ -35,7 +35,7 @@ from detector.ingest.projection import (
     staged_values,
     unpacked_json,
 )
-from detector.ingest.readers import BATCH_VIEW, Batch, literal, quoted
+from detector.ingest.readers import BATCH_VIEW, Batch, integer_text_json, literal, quoted
 from detector.ingest.schema import RecordSpec
 
 DEFAULT_ACCOUNT_COLUMNS: tuple[str, ...] = ("user", "api_key")
@@ -205,8 +205,7 @@ def _csv_sql(spec: RecordSpec, accounts: tuple[str, ...], columns: tuple[str, ..
         ):  # a CSV cell is text: counts are numbers when they look like one
             return (
                 f"CASE WHEN {cell} IS NULL OR {cell} = '' THEN NULL "
-                f"WHEN regexp_full_match({cell}, '\\s*-?\\d+\\s*') THEN json(trim({cell})) "
-                f"ELSE to_json({cell}) END"
+                f"ELSE coalesce({integer_text_json(cell)}, to_json({cell})) END"
             )
         return f"CASE WHEN {cell} IS NULL OR {cell} = '' THEN NULL ELSE to_json({cell}) END"
 

@@ -40,7 +40,14 @@ from detector.ingest.projection import (
     staged_values,
     unpacked_json,
 )
-from detector.ingest.readers import BATCH_VIEW, Batch, is_json_kind, literal, quoted
+from detector.ingest.readers import (
+    BATCH_VIEW,
+    Batch,
+    integer_text_json,
+    is_json_kind,
+    literal,
+    quoted,
+)
 from detector.ingest.schema import RecordSpec
 
 DEFAULT_ACCOUNT_ATTRIBUTES: tuple[str, ...] = ("user.id", "enduser.id")
@@ -91,10 +98,11 @@ def _anyvalue(value: str, depth: int) -> str:
 
 def _scalar(value: str) -> str:
     """SQL: a scalar OTLP `AnyValue` as plain JSON (structured values come back as their JSON)."""
-    integer = (
+    as_json = f"json_extract({value}, '$.intValue')"
+    as_text = f"{value} ->> '$.intValue'"
+    integer = (  # OTLP JSON spells int64 values as strings
         f"CASE WHEN json_type({value}, '$.intValue') = 'VARCHAR' "
-        f"AND regexp_full_match({value} ->> '$.intValue', '\\s*-?\\d+\\s*') "
-        f"THEN json(trim({value} ->> '$.intValue')) ELSE json_extract({value}, '$.intValue') END"
+        f"THEN coalesce({integer_text_json(as_text)}, {as_json}) ELSE {as_json} END"
     )
     return (
         f"CASE WHEN {value} IS NULL THEN NULL "

@@ -2,8 +2,8 @@
 
 Two ways in: `file_relation` lets DuckDB scan the whole file as the canonical relation (in
 parallel, typed nested columns checked natively, no Arrow or JSON round trip), which the
-ingest uses whenever every column has a type it maps; `batches` + `canonical` read Arrow row
-batches like any other reader, for the rest.
+ingest validates and inserts with one statement whenever every column has a type it maps;
+`batches` + `canonical` read Arrow row batches like any other reader, for the rest.
 """
 
 from __future__ import annotations
@@ -101,12 +101,13 @@ class ParquetReader:
         self.batch_rows = batch_rows
 
     def file_relation(
-        self, work: duckdb.DuckDBPyConnection, path: Path, spec: RecordSpec
+        self, con: duckdb.DuckDBPyConnection, path: Path, spec: RecordSpec
     ) -> FileRelation | None:
-        """The whole file as the canonical relation over `read_parquet`, or None when a column
-        has a type this mapping does not cover (the batch path handles those)."""
+        """The whole file as the canonical relation over `read_parquet` (its column types are
+        read through `con`), or None when a column has a type this mapping does not cover (the
+        batch path handles those)."""
         try:
-            scan = work.read_parquet(str(path))
+            scan = con.read_parquet(str(path))
             rows = pq.ParquetFile(path).metadata.num_rows
         except (duckdb.Error, pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc

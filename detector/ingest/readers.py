@@ -55,3 +55,14 @@ def literal(text: str) -> str:
 def is_json_kind(kind: Kind) -> bool:
     """Whether a field holds JSON (arrays) rather than scalar text in the canonical relation."""
     return kind in (Kind.MESSAGES, Kind.TOOLS)
+
+
+INTEGER_TEXT = r"\s*-?\d+\s*"
+"""Text that spells an integer (blanks around it allowed), as OTel `intValue`s and CSV cells do."""
+
+
+def integer_text_json(text: str) -> str:
+    """SQL: the JSON number that the text expression `text` spells, NULL if it spells no integer."""
+    return (
+        f"CASE WHEN regexp_full_match({text}, {literal(INTEGER_TEXT)}) THEN json(trim({text})) END"
+    )

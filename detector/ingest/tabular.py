@@ -144,6 +144,17 @@ def _is_text(arrow_type: pa.DataType) -> bool:
     )
 
 
+def _json_text_kind(parsed: str) -> str:
+    """`json_type` of a parsed JSON text (VARCHAR when it is not JSON), read from its first
+    character when that decides it (a second full parse of a long array costs as much as the
+    first); numbers and text with leading whitespace ask `json_type`."""
+    return (
+        f"CASE left({parsed}::VARCHAR, 1) WHEN '[' THEN 'ARRAY' WHEN '{{' THEN 'OBJECT' "
+        "WHEN '\"' THEN 'VARCHAR' WHEN 'n' THEN 'NULL' WHEN 't' THEN 'BOOLEAN' "
+        f"WHEN 'f' THEN 'BOOLEAN' ELSE coalesce(json_type({parsed}), 'VARCHAR') END"
+    )
+
+
 def canonical_select(
     spec: RecordSpec,
     batch: str,
@@ -170,9 +181,10 @@ def canonical_select(
         if is_json_kind(field.kind):
             if mode in (Mode.TEXT, Mode.VARCHAR):
                 # JSON text in a string cell: its JSON type, or VARCHAR when it is not JSON.
+                parsed = f"try_cast({column} AS JSON)"  # one parse: DuckDB shares the repeats
                 parts.append(
-                    f"coalesce(try_cast({column} AS JSON), to_json({column})) AS {column}, "
-                    f"{null_kind} coalesce(json_type(try_cast({column} AS JSON)), 'VARCHAR') END AS {kind_column}"
+                    f"coalesce({parsed}, to_json({column})) AS {column}, "
+                    f"{null_kind} {_json_text_kind(parsed)} END AS {kind_column}"
                 )
             else:
                 parts.append(

@@ -43,7 +43,7 @@ class FileRelation:
     """SELECT of the canonical relation; may use the bound parameters `params`."""
     params: dict[str, object]
     rows: int
-    """Records in the file (for progress)."""
+    """Records in the file, exactly (the ingest counts bad rows as `rows` minus those stored)."""
     items_checked: frozenset[str]
     """JSON fields whose `f__items_ok` column the relation carries."""
 
@@ -203,7 +203,11 @@ def _typed(field: Field) -> str:
 def _row_json(spec: RecordSpec, alias: str = "") -> str:
     """A record's fields as one JSON object (text as read, for a CSV or Parquet row)."""
     prefix = f"{alias}." if alias else ""
-    pairs = ", ".join(f"{_lit(f.name)}, {prefix}{_q(f.name)}" for f in spec.fields)
+    # JSON fields are cast again: a row that went through Arrow holds them as plain text.
+    pairs = ", ".join(
+        f"{_lit(f.name)}, {prefix}{_q(f.name)}{'::JSON' if f.kind in (Kind.MESSAGES, Kind.TOOLS) else ''}"
+        for f in spec.fields
+    )
     return f"json_object({pairs})::VARCHAR"
 
 

@@ -1,10 +1,16 @@
-"""Ingest one file into the store: validate each batch, enrich its IPs, quarantine bad
+"""Ingest one file into the store: validate its records, enrich their IPs, quarantine bad
 records, then append the good ones and remove duplicates, all in one transaction per file.
 
-Batches are validated on a private in-memory DuckDB connection and streamed into the store
-by a single `INSERT ... SELECT` per file: DuckDB writes such a statement's rows out as it goes,
-while many small appends inside one transaction would all be held in memory until commit.
-Quarantined records are spooled to a temporary Parquet file and inserted at the end.
+A reader whose format DuckDB scans itself (Parquet: `file_relation`) is ingested by one
+`INSERT ... SELECT` on the store's connection: the file's relation, validated, joined to the
+enrichment of its distinct IPs (a narrow pre-pass), straight into the table. Bad rows are
+counted as read minus stored, and a second statement quarantines them only when there are some.
+
+Every other reader's batches are validated on a private in-memory DuckDB connection and
+streamed into the store by a single `INSERT ... SELECT` per file: DuckDB writes such a
+statement's rows out as it goes, while many small appends inside one transaction would all be
+held in memory until commit. Quarantined records are spooled to a temporary Parquet file and
+inserted at the end.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import pyarrow.parquet as pq
 from detector import enrich, store
 from detector.errors import InputError
 from detector.ingest.prefetch import prefetched
-from detector.ingest.progress import file_progress
+from detector.ingest.progress import file_progress, statement_progress
 from detector.ingest.readers import BATCH_VIEW, Reader, is_json_kind, literal, quoted
 from detector.ingest.schema import RecordSpec
 from detector.ingest.validate import (
@@ -38,7 +44,7 @@ from detector.ingest.validate import (
 STAGED = "ingest_staged"
 STREAM = "ingest_stream"
 SCAN_ROWS = 2048
-FILE_BATCH_ROWS = 32_768
+IPS = "ingest_ips"
 WORKER_MEMORY_LIMIT = "768MB"
 
 QUARANTINE_SCHEMA = pa.schema(
@@ -203,32 +209,91 @@ def _quarantine_rows(
     return bad.cast(QUARANTINE_SCHEMA)
 
 
-def _validated_tables(
-    work: duckdb.DuckDBPyConnection, reader: Reader, path: Path, spec: RecordSpec
-) -> Iterator[tuple[pa.Table, int]] | None:
-    """The file's rows validated by one streaming DuckDB query over the whole file, with the
-    byte position reached; None unless the reader offers `file_relation` for this file."""
+def _file_relation(
+    con: duckdb.DuckDBPyConnection, reader: Reader, path: Path, spec: RecordSpec
+) -> FileRelation | None:
+    """The reader's whole-file relation for `path`, if it offers one for this file."""
     whole = getattr(reader, "file_relation", None)
-    relation: FileRelation | None = whole(work, path, spec) if whole is not None else None
-    if relation is None:
+    if whole is None:
         return None
-    size, total = path.stat().st_size, max(relation.rows, 1)
-    sql = validated_sql(spec, f"({relation.sql})", relation.items_checked)
+    relation: FileRelation | None = whole(con, path, spec)
+    return relation
 
-    def tables() -> Iterator[tuple[pa.Table, int]]:
-        stream = work.cursor()  # its own connection: `work` stays free for quarantine queries
-        try:
-            done = 0
-            result = stream.sql(sql, params=relation.params).to_arrow_reader(FILE_BATCH_ROWS)
-            for record_batch in result:
-                done += record_batch.num_rows
-                yield pa.Table.from_batches([record_batch]), size * done // total
-        except duckdb.Error as exc:
-            raise InputError(f"{path}: cannot read: {exc}") from exc
-        finally:
-            stream.close()
 
-    return tables()
+def _ip_table(con: duckdb.DuckDBPyConnection, spec: RecordSpec, relation: FileRelation) -> pa.Table:
+    """Enrichment of every distinct IP of the file (one narrow pre-pass over the IP column)."""
+    ip = quoted(spec.ip_field)
+    distinct = con.sql(
+        f"SELECT DISTINCT {ip} AS ip FROM ({relation.sql}) WHERE {ip} IS NOT NULL",
+        params=relation.params,
+    ).to_arrow_table()
+    return enrich.lookup_ips(distinct.column("ip"))
+
+
+_READ_ERRORS = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
+"""What DuckDB raises for a file it cannot read or decode (reported as the input's fault)."""
+
+
+def _good_sql(spec: RecordSpec) -> str:
+    """Whether a validated row `v` joined to its IP's enrichment `e` is stored: no rule broken
+    and, when it has an IP, one the lookup finds valid."""
+    return f"(v.reason IS NULL AND (v.{quoted(spec.ip_field)} IS NULL OR coalesce(e.valid, false)))"
+
+
+def _insert_relation(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    spec: RecordSpec,
+    relation: FileRelation,
+    run_id: int,
+    progress: bool,
+) -> _Counts:
+    """Validate, enrich and append the whole file with one `INSERT ... SELECT` on the store's
+    connection; a second statement quarantines the bad rows, only when there are some."""
+    counts = _Counts(read=relation.rows)
+    validated = validated_sql(spec, f"({relation.sql})", relation.items_checked)
+    joined = f"({validated}) v LEFT JOIN {IPS} e ON e.ip = v.{quoted(spec.ip_field)}"
+    columns = _store_columns(spec)
+    values = [
+        *(f"v.{quoted(name)}" for name in (*spec.names, "extra")),
+        *(f"e.{quoted(src)}" for src, _ in spec.enrichment),
+        "$run",
+        "v.line",
+    ]
+    params = {**relation.params, "run": run_id}
+    try:
+        ips = _ip_table(con, spec, relation)
+    except _READ_ERRORS as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+    con.register(IPS, ips)
+    try:
+        with statement_progress(con, path.name, path.stat().st_size, progress):
+            counts.appended = _count(
+                con.execute(
+                    f"INSERT INTO {quoted(spec.table)} ({', '.join(map(quoted, columns))}) "
+                    f"SELECT {', '.join(values)} FROM {joined} WHERE {_good_sql(spec)}",
+                    params,
+                )
+            )
+        if counts.appended < counts.read:
+            counts.quarantined = _count(
+                con.execute(
+                    f"""
+                    INSERT INTO quarantine (ingest_run_id, source, line, reason, raw)
+                    SELECT $run, $source, v.line,
+                           coalesce(v.reason, {literal("invalid " + spec.ip_field)}),
+                           {quarantine_raw_sql(spec, "v")}
+                    FROM {joined} WHERE NOT {_good_sql(spec)}
+                    """,
+                    {**params, "source": str(path)},
+                )
+            )
+    except _READ_ERRORS as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+    # Not in a `finally`: after a failed statement the transaction accepts nothing but its
+    # rollback, which drops the view anyway.
+    con.unregister(IPS)
+    return counts
 
 
 def _batch_tables(
@@ -253,10 +318,8 @@ def _good_batches(
     work = worker_connection()
     validator = work.cursor()
     try:
-        tables = _validated_tables(work, reader, path, spec)
-        if tables is None:
-            # Validation runs on a cursor of its own in the prefetch thread.
-            tables = _batch_tables(validator, reader, path, spec)
+        # Validation runs on a cursor of its own in the prefetch thread.
+        tables = _batch_tables(validator, reader, path, spec)
         with file_progress(path.name, path.stat().st_size, progress) as advance:
             for staged, position in prefetched(tables):
                 good, bad = _split_batch(work, spec, staged, run_id, str(path))
@@ -290,6 +353,36 @@ def _append_stream(
     return appended
 
 
+def _append_batches(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    reader: Reader,
+    spec: RecordSpec,
+    run_id: int,
+    spool_path: Path,
+    counts: _Counts,
+    progress: bool,
+) -> None:
+    """The generic path: the reader's batches validated on a worker connection, streamed into
+    one `INSERT`, the bad rows spooled to `spool_path` and inserted at the end."""
+    columns = ", ".join(quoted(name) for name in _store_columns(spec))
+    schema = con.sql(f"SELECT {columns} FROM {quoted(spec.table)} LIMIT 0").to_arrow_table().schema
+    with pq.ParquetWriter(spool_path, QUARANTINE_SCHEMA) as spool:
+        batches = _good_batches(path, reader, spec, run_id, schema, spool, counts, progress)
+        try:
+            counts.appended = _append_stream(con, spec, batches, schema)
+        except duckdb.Error:
+            if counts.failure is not None:
+                raise counts.failure from None
+            raise
+    if counts.quarantined:
+        con.execute(
+            "INSERT INTO quarantine (ingest_run_id, source, line, reason, raw)"
+            " SELECT ingest_run_id, source, line, reason, raw FROM read_parquet(?)",
+            [str(spool_path)],
+        )
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -304,8 +397,6 @@ def ingest_file(
     source = str(path)
     size = path.stat().st_size
     counts = _Counts()
-    columns = ", ".join(quoted(name) for name in _store_columns(spec))
-    schema = con.sql(f"SELECT {columns} FROM {quoted(spec.table)} LIMIT 0").to_arrow_table().schema
     with tempfile.TemporaryDirectory(prefix="distillguard-ingest-") as spool_dir:
         spool_path = Path(spool_dir) / "quarantine.parquet"
         with store.transaction(con):
@@ -318,20 +409,11 @@ def ingest_file(
                 """,
                 [run_id, source, reader.format, spec.name, size, enrich.data_version()],
             )
-            with pq.ParquetWriter(spool_path, QUARANTINE_SCHEMA) as spool:
-                batches = _good_batches(path, reader, spec, run_id, schema, spool, counts, progress)
-                try:
-                    counts.appended = _append_stream(con, spec, batches, schema)
-                except duckdb.Error:
-                    if counts.failure is not None:
-                        raise counts.failure from None
-                    raise
-            if counts.quarantined:
-                con.execute(
-                    "INSERT INTO quarantine (ingest_run_id, source, line, reason, raw)"
-                    " SELECT ingest_run_id, source, line, reason, raw FROM read_parquet(?)",
-                    [str(spool_path)],
-                )
+            relation = _file_relation(con, reader, path, spec)
+            if relation is not None:
+                counts = _insert_relation(con, path, spec, relation, run_id, progress)
+            else:
+                _append_batches(con, path, reader, spec, run_id, spool_path, counts, progress)
             removed = dedupe(con, run_id) if counts.appended else 0
             stored = counts.appended - removed
             duplicates = counts.read - stored - counts.quarantined

@@ -26,7 +26,7 @@ from detector.simulate.scales import SCALES, SHARES, Scale
 from detector.simulate.text import load_library
 from detector.simulate.writer import RequestWriter, write_accounts, write_manifest, write_truth
 
-__all__ = ["SCALES", "SimulationSummary", "simulate"]
+__all__ = ["SCALES", "CampaignKnobs", "SimulationSummary", "simulate"]
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 OLD_MODELS = ("lyra-2-mini", "lyra-2", "lyra-2-pro")
@@ -62,9 +62,22 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class CampaignKnobs:
+    """Variation of the campaigns for robustness checks (defaults: the scale as specified).
+
+    `size_factor` multiplies each campaign's nominal number of accounts and `share_factor`
+    its share of all requests, before the per-seed stretch.
+    """
+
+    size_factor: float = 1.0
+    share_factor: float = 1.0
+
+
 def _build_world(
-    seed: int, scale: Scale, days: int, use_packages: bool
+    seed: int, scale: Scale, days: int, use_packages: bool, knobs: CampaignKnobs | None = None
 ) -> tuple[World, list[Group]]:
+    knobs = knobs or CampaignKnobs()
     rng = np.random.default_rng([seed, 0])
     tables = Tables()
     old = tuple(int(i) for i in tables.models.add_many(list(OLD_MODELS)))
@@ -107,8 +120,8 @@ def _build_world(
         zip(plan, ids, strict=True), key=lambda x: x[0][0] != "hydra"
     ):
         label = f"campaign-{int(number):02d}"
-        size = max(1 if kind == "reseller" else 3, round(nominal * rng.uniform(0.6, 1.5)))
-        share = SHARES[kind] * rng.uniform(0.7, 1.3)
+        size = max(1 if kind == "reseller" else 3, round(nominal * knobs.size_factor * rng.uniform(0.6, 1.5)))
+        share = SHARES[kind] * knobs.share_factor * rng.uniform(0.7, 1.3)
         if kind == "hydra":
             new_hydra = campaigns.Hydra(world, label, size, share)
             hydra = hydra or new_hydra
@@ -136,11 +149,13 @@ def simulate(
     max_requests: int | None = None,
     use_packages: bool = True,
     progress: Callable[[int, int, int], None] | None = None,
+    knobs: CampaignKnobs | None = None,
 ) -> SimulationSummary:
     """Write labelled synthetic traffic into `out_dir`; same seed, same bytes.
 
     `max_requests` stops early (for benchmarks of the large scale); `use_packages=False` uses
-    only the bundled prompts; `progress(day, days, rows_written)` is called after each day.
+    only the bundled prompts; `progress(day, days, rows_written)` is called after each day;
+    `knobs` varies the campaigns' sizes and volumes (robustness checks).
     """
     began = time.perf_counter()
     if scale not in SCALES:
@@ -155,7 +170,7 @@ def simulate(
     except OSError as exc:
         raise DistillguardError(f"cannot create output directory {out}: {exc}") from exc
 
-    world, groups = _build_world(seed, spec, n_days, use_packages)
+    world, groups = _build_world(seed, spec, n_days, use_packages, knobs)
     tables, clock = world.tables, world.clock
     writer = RequestWriter(out, tables, parquet=parquet, seed=seed)
     kind_of_group = np.array([g.kind for g in groups])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 from synthetic_accounts import START, Population, account_feature_values
@@ -65,6 +66,40 @@ def _requests(pop: Population, rng: np.random.Generator) -> pl.DataFrame:
                 "cot_score": 0.05, "template_fp": f"{abs(hash((account, j))) % (1 << 60):016x}",
             })
     return pl.DataFrame(rows)
+
+
+# The feature stage's per account-day partials, aggregated from the staged requests and
+# features as `detector.features.volume` does (only the columns and kinds the review reads).
+_PARTIALS = (
+    """
+    CREATE OR REPLACE TABLE account_daily_features AS
+    SELECT account_id, CAST("timestamp" AS DATE) AS day, count(*) AS requests,
+           count(*) FILTER (WHERE network_class IN ('hosting', 'vpn', 'tor')) AS hosting_requests,
+           min("timestamp") AS first_seen, max("timestamp") AS last_seen
+    FROM requests GROUP BY ALL
+    """,
+    """
+    CREATE OR REPLACE TABLE account_day_attributes AS
+    WITH r AS (SELECT *, CAST("timestamp" AS DATE) AS day FROM requests)
+    SELECT account_id, day, 'ip' AS kind, client_ip AS value, count(*) AS requests FROM r GROUP BY ALL
+    UNION ALL SELECT account_id, day, 'prefix', ip_prefix, count(*) FROM r WHERE ip_prefix IS NOT NULL GROUP BY ALL
+    UNION ALL SELECT account_id, day, 'user_agent', user_agent, count(*) FROM r WHERE user_agent IS NOT NULL GROUP BY ALL
+    UNION ALL SELECT account_id, day, 'model', model, count(*) FROM r GROUP BY ALL
+    UNION ALL SELECT account_id, day, 'capability', coalesce(capability, 'other'), count(*) FROM request_features GROUP BY ALL
+    UNION ALL SELECT account_id, day, 'cot', 'elicited', count(*) FROM request_features WHERE cot_score >= 0.5 GROUP BY ALL
+    """,
+    """
+    CREATE OR REPLACE TABLE key_daily_features AS
+    SELECT api_key_id, org_id, account_id, CAST("timestamp" AS DATE) AS day, count(*) AS requests
+    FROM requests GROUP BY ALL
+    """,
+)
+
+
+def write_feature_partials(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)write the partials from `requests` and `request_features`, as a features run would."""
+    for sql in _PARTIALS:
+        con.execute(sql)
 
 
 def build_review_store(db: Path, *, seed: int = 0) -> Population:
@@ -122,6 +157,7 @@ def build_review_store(db: Path, *, seed: int = 0) -> Population:
                         ' CAST("timestamp" AS DATE) AS day, template_fp, capability, cot_score'
                         " FROM staged")
                 con.unregister("staged")
+            write_feature_partials(con)
             con.execute(
                 "INSERT INTO ingest_runs (run_id, source, format, kind, started_at, finished_at,"
                 " status, read, stored, quarantined) VALUES"

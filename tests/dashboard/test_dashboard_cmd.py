@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from detector import store
 from detector.cli import app
 from detector.cli.dashboard_cmd import refresh_review_tables
-from detector.review import PRECOMPUTED_TABLES
+from detector.review import drop_review_tables
 
 runner = CliRunner()
 
@@ -26,8 +26,7 @@ def test_a_missing_store_exits_3_with_one_line(tmp_path):
 
 def test_review_tables_are_built_for_a_store_scanned_without_them(review_db):
     con = store.connect(review_db)
-    for table in PRECOMPUTED_TABLES:
-        con.execute(f"DROP TABLE {table}")
+    drop_review_tables(con)
     con.close()
     assert refresh_review_tables(review_db) == "built the review tables for the last scan"
     assert refresh_review_tables(review_db) is None  # up to date now

@@ -6,7 +6,7 @@ import pytest
 from review_store import START, XSS_ACCOUNT, XSS_PROMPT
 
 from detector import store
-from detector.review import PRECOMPUTED_TABLES, precompute
+from detector.review import PRECOMPUTED_TABLES, fetch_prompts, precompute
 
 
 def _rows(db, sql, params=()):
@@ -32,15 +32,27 @@ def test_every_table_is_built_and_matches_the_store(review_db, population):
     assert [m for _, m in pivot] == ["m-1", "m-2-new"] and pivot[0][0] == START.date()
 
 
-def test_samples_keep_the_prompt_verbatim(review_db):
-    prompts = [r[0] for r in _rows(review_db, "SELECT prompt FROM dash_account_samples WHERE account_id = ?", [XSS_ACCOUNT])]
-    assert len(prompts) == 5 and all(p.startswith(XSS_PROMPT + " #") for p in prompts)
-    templates = _rows(review_db, "SELECT template_fp, requests, samples FROM dash_campaign_templates"
-                      " WHERE campaign_id = (SELECT campaign_id FROM campaign_accounts WHERE account_id = ?)", [XSS_ACCOUNT])
-    members = _rows(review_db, "SELECT count(*) FROM campaign_accounts WHERE campaign_id ="
-                    " (SELECT campaign_id FROM campaign_accounts WHERE account_id = ?)", [XSS_ACCOUNT])[0][0]
-    # Every attack account sent 48 requests, each under one of three templates.
-    assert sum(n for _, n, _ in templates) == 48 * members and all(len(s) >= 1 for _, _, s in templates)
+def test_samples_point_at_requests_whose_prompts_come_back_verbatim(review_db):
+    con = store.connect(review_db, read_only=True)
+    try:
+        picks = con.execute('SELECT request_id, "timestamp" FROM dash_account_samples WHERE account_id = ?',
+                            [XSS_ACCOUNT]).fetchall()
+        prompts = fetch_prompts(con, picks)
+        templates = con.execute(
+            "SELECT template_fp, requests, samples FROM dash_campaign_templates WHERE campaign_id ="
+            " (SELECT campaign_id FROM campaign_accounts WHERE account_id = ?)", [XSS_ACCOUNT]).fetchall()
+        members = con.execute("SELECT count(*) FROM campaign_accounts WHERE campaign_id ="
+                              " (SELECT campaign_id FROM campaign_accounts WHERE account_id = ?)",
+                              [XSS_ACCOUNT]).fetchall()[0][0]
+        template_prompts = fetch_prompts(con, [(p["request_id"], p["timestamp"]) for _, _, s in templates for p in s])
+    finally:
+        con.close()
+    assert len(picks) == 5 and len(prompts) == 5
+    assert all(text.startswith(XSS_PROMPT + " #") and model in ("m-1", "m-2-new") for text, model in prompts.values())
+    # Every attack account sent 48 requests, each under one of three templates; every sample
+    # pointer resolves to a stored request.
+    assert sum(n for _, n, _ in templates) == 48 * members and all(1 <= len(s) <= 3 for _, _, s in templates)
+    assert len(template_prompts) == sum(len(s) for _, _, s in templates)
 
 
 def test_graph_links_accounts_through_what_they_share(review_db):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import duckdb
 import pytest
 from graph_store_builder import START, StoreBuilder, cluster_of, members_by_cluster
 
@@ -119,7 +120,7 @@ def test_an_operators_own_prompt_keeps_its_weight(builder: StoreBuilder) -> None
     params = GraphParams()
     assert spread < params.dispersion_low
     assert not pruned and weight > 0.5
-    factor = dispersion_factor(spread, params.dispersion_low, params.dispersion_high)
+    factor = dispersion_factor(builder.con, spread, params.dispersion_low, params.dispersion_high)
     assert weight == pytest.approx(params.type_weights["system_fp"] * rarity * factor)
     assert len({cluster_of(builder.con)[a] for a in crew}) == 1
 
@@ -165,4 +166,5 @@ def test_university_behind_nat_still_clusters_with_a_shared_prompt(builder: Stor
     [(None, 1.0), (0.0, 1.0), (0.3, 1.0), (0.45, 0.5), (0.6, 0.0), (1.2, 0.0)],
 )
 def test_dispersion_factor_ramps_from_low_to_high(spread: float | None, expected: float) -> None:
-    assert dispersion_factor(spread, 0.3, 0.6) == pytest.approx(expected)
+    con = duckdb.connect()
+    assert dispersion_factor(con, spread, 0.3, 0.6) == pytest.approx(expected)

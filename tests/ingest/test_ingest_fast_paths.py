@@ -193,11 +193,10 @@ def test_a_one_line_array_among_objects_is_still_one_bad_line(con, write_jsonl):
     assert quarantine_reasons(con) == {1: "JSON array, expected one object per line"}
 
 
-@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
-def test_progress_reaches_the_end_of_the_file(con, tmp_path, monkeypatch, suffix):
+def test_jsonl_progress_advances_batch_by_batch_to_the_end(con, tmp_path, monkeypatch):
     from contextlib import contextmanager
 
-    from detector.ingest import write
+    from detector.ingest import jsonl_reader, write
 
     positions: list[int] = []
 
@@ -207,15 +206,110 @@ def test_progress_reaches_the_end_of_the_file(con, tmp_path, monkeypatch, suffix
         yield positions.append
 
     monkeypatch.setattr(write, "file_progress", recording)
-    monkeypatch.setattr(write, "FILE_BATCH_ROWS", 100)
-    records = [good_record(i, tools=["search"]) for i in range(1_000)]
-    path = tmp_path / f"requests.{suffix}"
-    if suffix == "parquet":
-        pq.write_table(pa.Table.from_pylist(records), path, row_group_size=100)
-    else:
-        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    path = tmp_path / "requests.jsonl"
+    path.write_text("".join(json.dumps(good_record(i)) + "\n" for i in range(1_000)))
+    monkeypatch.setattr(jsonl_reader.lines, "CHUNK_BYTES", path.stat().st_size // 5)
     [result] = ingest_files(con, [path], progress=True)
     assert result.stored == 1_000
     assert positions == sorted(positions) and positions[-1] == path.stat().st_size
-    if suffix == "parquet":
-        assert len(positions) > 1  # advanced batch by batch, not once at the end
+    assert len(positions) > 1
+
+
+def test_parquet_progress_follows_the_insert_statement_to_the_end(con, tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    from detector.ingest import progress
+
+    positions: list[int] = []
+
+    @contextmanager
+    def recording(label, total, enabled):
+        yield positions.append
+
+    monkeypatch.setattr(progress, "file_progress", recording)
+    monkeypatch.setattr(progress, "shows_progress", lambda enabled: enabled)
+    records = [good_record(i, tools=["search"]) for i in range(1_000)]
+    path = tmp_path / "requests.parquet"
+    pq.write_table(pa.Table.from_pylist(records), path, row_group_size=100)
+    [result] = ingest_files(con, [path], progress=True)
+    assert result.stored == 1_000
+    assert positions and positions[-1] == path.stat().st_size
+    assert positions == sorted(positions)
+
+
+def test_statement_progress_reports_a_running_statement(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    from detector.ingest import progress
+
+    positions: list[int] = []
+
+    @contextmanager
+    def recording(label, total, enabled):
+        yield positions.append
+
+    monkeypatch.setattr(progress, "file_progress", recording)
+    monkeypatch.setattr(progress, "shows_progress", lambda enabled: enabled)
+    monkeypatch.setattr(progress, "POLL_SECONDS", 0.02)
+    work = duckdb.connect()
+    setting = "SELECT current_setting('enable_progress_bar_print')"
+    before = work.execute(setting).fetchall()
+    with progress.statement_progress(work, "q", 1_000, True):
+        work.execute("SELECT sum(a.i * b.j) FROM range(40_000_000) a(i), range(3) b(j)").fetchall()
+    assert positions[-1] == 1_000
+    assert any(0 < position < 1_000 for position in positions)  # seen while it ran
+    assert work.execute(setting).fetchall() == before  # DuckDB's own bar stays as it was
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_a_corrupt_parquet_file_fails_whole_and_is_recorded(con, tmp_path, monkeypatch, progress):
+    from detector.errors import InputError
+    from detector.ingest import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "shows_progress", lambda enabled: enabled)
+    path = tmp_path / "torn.parquet"
+    records = [good_record(i, messages=None, tools=["search"]) for i in range(3_000)]
+    pq.write_table(pa.Table.from_pylist(records), path, row_group_size=500)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2_000] = bytes(2_000)  # a torn page in the middle row groups
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(InputError, match="cannot read"):
+        ingest_files(con, [path], progress=progress)
+    assert con.execute("SELECT count(*) FROM requests").fetchall() == [(0,)]
+    assert con.execute("SELECT status FROM ingest_runs").fetchall() == [("failed",)]
+    [good] = ingest_files(con, [tmp_path / _good_copy(tmp_path, records)])  # the store still works
+    assert (good.read, good.stored) == (3_000, 3_000)
+
+
+def _good_copy(tmp_path: Path, records: list[dict[str, object]]) -> str:
+    pq.write_table(pa.Table.from_pylist(records), tmp_path / "whole.parquet")
+    return "whole.parquet"
+
+
+def test_parquet_rows_already_stored_are_duplicates_and_the_accounting_holds(con, tmp_path):
+    first = [good_record(i, tools=["search"]) for i in range(0, 60)]
+    second = [good_record(i, tools=["search"]) for i in range(40, 100)]
+    second[5] = good_record(45, input_tokens=-2, tools=["search"])  # stored before, and bad
+    second.append(good_record(99, tools=["search"]))  # repeats a row of its own file
+    for name, records in (("first", first), ("second", second)):
+        pq.write_table(pa.Table.from_pylist(records), tmp_path / f"{name}.parquet")
+
+    [a] = ingest_files(con, [tmp_path / "first.parquet"])
+    [b] = ingest_files(con, [tmp_path / "second.parquet"])
+    [c] = ingest_files(con, [tmp_path / "second.parquet"])  # all of it again
+
+    for result in (a, b, c):
+        assert_balanced(result)
+    assert (a.read, a.stored, a.duplicates, a.quarantined) == (60, 60, 0, 0)
+    # 61 rows: ids 40-59 stored before (19 of them good here), one bad, 40 new, one repeat
+    assert (b.read, b.stored, b.duplicates, b.quarantined) == (61, 40, 20, 1)
+    assert (c.read, c.stored, c.duplicates, c.quarantined) == (61, 0, 60, 1)
+    total = con.execute("SELECT count(*), count(DISTINCT request_id) FROM requests").fetchall()
+    assert total == [(100, 100)]
+    # the stored copy of an id is the first one ingested
+    runs = con.execute(
+        "SELECT ingest_run_id, count(*) FROM requests GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert runs == [(a.run_id, 60), (b.run_id, 40)]

@@ -58,3 +58,14 @@ def test_allowlisted_members_leave_a_closed_campaign():
         known(END - timedelta(days=3)), [], Verdicts(), frozenset({"a2"}), data_end=END
     )
     assert closed.members == ("a1", "a3")
+
+
+def test_members_still_sending_keep_a_lost_campaign_active_so_it_is_withdrawn():
+    # found three days ago and not since, but its accounts sent requests an hour ago: the
+    # evidence is gone while the accounts are active, so the alert is withdrawn, not closed
+    stale = known(END - timedelta(days=3))
+    recent = {"a1": END - timedelta(hours=1), "a2": END - timedelta(days=5)}
+    assert carry_closed(stale, [], Verdicts(), data_end=END, activity=recent) == []
+    quiet = {"a1": END - timedelta(days=2), "a2": END - timedelta(days=5)}
+    (closed,) = carry_closed(stale, [], Verdicts(), data_end=END, activity=quiet)
+    assert closed.alerted

@@ -22,10 +22,10 @@ def _weak_cluster():
     low = {r.signal: r for r in RULES if r.scope == "cluster" and r.level == "low"}
     medium_meta = next(r for r in RULES if r.scope == "cluster" and r.signal == "metadata" and r.level == "medium")
     fired = [low["capability"].id, medium_meta.id]
-    accounts = pl.DataFrame({
-        "account_id": ["a1", "a2", "b1", "b2"], "requests": [50] * 4, "anomaly_score": [0.0] * 4,
-    })
-    membership = pl.DataFrame({"account_id": ["a1", "a2", "b1", "b2"], "cluster_id": ["A", "A", "B", "B"]})
+    # three members each: a pair is judged like one account (CampaignParams.min_coordinated_members)
+    ids = ["a1", "a2", "a3", "b1", "b2", "b3"]
+    accounts = pl.DataFrame({"account_id": ids, "requests": [50] * 6, "anomaly_score": [0.0] * 6})
+    membership = pl.DataFrame({"account_id": ids, "cluster_id": ["A"] * 3 + ["B"] * 3})
     clusters = pl.DataFrame({"cluster_id": ["A", "B"], "anomaly_score": [0.0, 0.0]})
     hits = pl.DataFrame({"entity_id": ["A", "A", "B", "B"], "rule_id": fired * 2})
     no_hits = pl.DataFrame(schema={"entity_id": pl.String, "rule_id": pl.String})

@@ -1,0 +1,220 @@
+"""Groups of accounts outside the graph's clusters that run one content kit.
+
+The graph ties accounts through content only together with a second, independent link
+(network, payment, sign-up), and weighs down content whose holders look like a random draw
+of the population (a popular agent product's system prompt). A harvesting operation that
+sends every request from a new network and registers accounts without shared metadata leaves
+no such link, yet its accounts still run one *kit*: the same system prompts, prompt templates
+and client software, used by few accounts besides them.
+
+A kit value is a system prompt, template or user agent held by at least two accounts and by
+fewer than half of the accounts in the store (what most accounts send is the population's
+norm, not a kit). Accounts outside every multi-account cluster that share kit values of at
+least `min_kinds` kinds form one group (connected components). A group becomes a candidate
+unit with the cluster rules' view of it (`group_frame`) plus two kit features:
+
+- `exclusive_content_share`: the request-weighted share of members' traffic on templates or
+  system prompts held by at least two members and mostly by members;
+- `template_overlap`: 1 - distinct templates of the group / sum of each member's distinct
+  templates (near 1 when every member runs the same set).
+
+Sharing a kit is not coordination by itself (two teams may buy the same product), so
+assembly judges a kit group like a lone account: it needs `min_single_signals` families.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import networkx as nx
+import polars as pl
+
+from detector.campaigns.profile import group_frame, query_frame, table_exists
+from detector.rules.evaluate import rule_hits
+from detector.rules.schema import DetectionRule
+
+KIT_PREFIX = "kit_"
+KIT_CANDIDATES_VIEW = "campaign_kit_candidates_v"
+KIT_MEMBERS_VIEW = "campaign_kit_members_v"
+# Attribute kinds of `account_day_attributes` that make up a content kit.
+KIT_KINDS: tuple[str, ...] = ("system_fp", "template", "user_agent")
+
+
+@dataclass(frozen=True)
+class KitParams:
+    """Thresholds of kit grouping (see the module docstring)."""
+
+    min_kinds: int = 2          # a pair must share kit values of this many kinds
+    max_population_share: float = 0.5  # a value held by this share of accounts is the norm
+    max_holders: int = 400      # a value held by more accounts is a hub, as in the graph
+    max_pairs: int = 2_000_000  # bounds the pair join: values admitted rarest first
+    # Candidates must look more unusual than the typical account (the ensemble's scores are
+    # spread over [0, 1]); it keeps the pair join to the accounts worth grouping.
+    min_anomaly: float = 0.5
+    min_members: int = 2
+    max_members: int = 5_000
+
+
+def _pairs_sql() -> str:
+    kinds = ", ".join(f"'{k}'" for k in KIT_KINDS)  # fixed constants, not user input
+    return f"""
+        WITH held AS (
+            SELECT DISTINCT account_id, kind, value FROM account_day_attributes
+            WHERE kind IN ({kinds})
+        ),
+        population AS (SELECT count(DISTINCT account_id) AS n FROM account_day_attributes),
+        holders AS (SELECT kind, value, count(*) AS h FROM held GROUP BY kind, value),
+        candidate_held AS (
+            SELECT held.* FROM held JOIN {KIT_CANDIDATES_VIEW} c USING (account_id)
+        ),
+        kit_values AS (
+            SELECT ch.kind, ch.value, count(*) AS k
+            FROM candidate_held ch JOIN holders USING (kind, value) CROSS JOIN population p
+            WHERE holders.h >= 2 AND holders.h < $share * p.n AND holders.h <= $max_holders
+            GROUP BY ch.kind, ch.value HAVING count(*) >= 2
+        ),
+        admitted AS (  -- rarest values first, while the pairs they create stay in budget
+            SELECT kind, value FROM (
+                SELECT kind, value, sum(k * (k - 1) / 2) OVER (
+                    ORDER BY k, kind, value ROWS UNBOUNDED PRECEDING) AS pairs
+                FROM kit_values
+            ) WHERE pairs <= $max_pairs
+        ),
+        kit AS (SELECT ch.* FROM candidate_held ch JOIN admitted USING (kind, value))
+        SELECT x.account_id AS account_a, y.account_id AS account_b
+        FROM kit x JOIN kit y ON x.kind = y.kind AND x.value = y.value AND x.account_id < y.account_id
+        GROUP BY x.account_id, y.account_id
+        HAVING count(DISTINCT x.kind) >= $min_kinds
+    """
+
+
+def _kit_features_sql() -> str:
+    return f"""
+        WITH a AS (
+            SELECT account_id, kind, value, sum(requests) AS n FROM account_day_attributes
+            WHERE kind IN ('template', 'system_fp') GROUP BY account_id, kind, value
+        ),
+        holders AS (SELECT kind, value, count(*) AS h FROM a GROUP BY kind, value),
+        inside AS (
+            SELECT m.cluster_id, a.kind, a.value, count(*) AS k
+            FROM a JOIN {KIT_MEMBERS_VIEW} m USING (account_id)
+            GROUP BY m.cluster_id, a.kind, a.value
+        ),
+        exclusive AS (
+            SELECT i.cluster_id, i.kind, i.value FROM inside i JOIN holders h USING (kind, value)
+            WHERE i.k >= 2 AND i.k * 2 > h.h
+        ),
+        per_kind AS (
+            SELECT m.cluster_id, a.kind, sum(a.n) AS total,
+                   coalesce(sum(a.n) FILTER (WHERE e.value IS NOT NULL), 0) AS on_kit
+            FROM {KIT_MEMBERS_VIEW} m
+            JOIN a USING (account_id)
+            LEFT JOIN exclusive e ON e.cluster_id = m.cluster_id AND e.kind = a.kind AND e.value = a.value
+            GROUP BY m.cluster_id, a.kind
+        ),
+        overlap AS (
+            SELECT m.cluster_id,
+                   1.0 - count(DISTINCT a.value) / count(*) AS template_overlap
+            FROM {KIT_MEMBERS_VIEW} m JOIN a USING (account_id)
+            WHERE a.kind = 'template'
+            GROUP BY m.cluster_id
+        )
+        SELECT p.cluster_id, max(p.on_kit / p.total) AS exclusive_content_share,
+               any_value(o.template_overlap) AS template_overlap
+        FROM per_kind p LEFT JOIN overlap o USING (cluster_id)
+        GROUP BY p.cluster_id
+    """
+
+
+def _group_id(members: Sequence[str]) -> str:
+    digest = hashlib.sha256("\n".join(sorted(members)).encode()).hexdigest()[:16]
+    return f"{KIT_PREFIX}{digest}"
+
+
+def kit_groups(
+    con: duckdb.DuckDBPyConnection, candidates: Sequence[str], params: KitParams | None = None
+) -> pl.DataFrame:
+    """(account_id, cluster_id) of the kit groups among `candidates` (see the module docstring)."""
+    params = params or KitParams()
+    schema = {"account_id": pl.String, "cluster_id": pl.String}
+    if not candidates or not table_exists(con, "account_day_attributes"):
+        return pl.DataFrame(schema=schema)
+    con.register(KIT_CANDIDATES_VIEW, pl.DataFrame({"account_id": list(candidates)}).to_arrow())
+    try:
+        pairs = query_frame(con, _pairs_sql(), {
+            "share": params.max_population_share, "max_holders": params.max_holders,
+            "min_kinds": params.min_kinds, "max_pairs": params.max_pairs,
+        })
+    finally:
+        con.unregister(KIT_CANDIDATES_VIEW)
+    graph = nx.Graph()
+    graph.add_edges_from(pairs.select("account_a", "account_b").iter_rows())
+    rows: list[tuple[str, str]] = []
+    for component in nx.connected_components(graph):
+        if params.min_members <= len(component) <= params.max_members:
+            members = sorted(str(a) for a in component)
+            group = _group_id(members)
+            rows.extend((a, group) for a in members)
+    return pl.DataFrame(rows, schema=schema, orient="row").sort("cluster_id", "account_id")
+
+
+def kit_frame(con: duckdb.DuckDBPyConnection, membership: pl.DataFrame) -> pl.DataFrame:
+    """The cluster-rule view of kit groups: member aggregates plus the two kit features."""
+    frame = group_frame(con, membership)
+    if frame.is_empty():
+        return frame
+    con.register(KIT_MEMBERS_VIEW, membership.select("account_id", "cluster_id").to_arrow())
+    try:
+        kit = query_frame(con, _kit_features_sql())
+    finally:
+        con.unregister(KIT_MEMBERS_VIEW)
+    return frame.join(kit.with_columns(pl.col("cluster_id").cast(pl.String)), on="cluster_id", how="left")
+
+
+def add_kit_groups(
+    con: duckdb.DuckDBPyConnection,
+    frames: dict[str, pl.DataFrame],
+    rules: Sequence[DetectionRule],
+    *,
+    min_cluster_members: int = 2,
+    params: KitParams | None = None,
+) -> dict[str, int]:
+    """Append kit groups to the scan's `membership`, `clusters` and `cluster_hits` frames.
+
+    Candidates are the accounts of `frames["accounts"]` outside every graph cluster of at
+    least `min_cluster_members` accounts whose anomaly score reaches `params.min_anomaly`.
+    Returns counts for the scan's stage statistics.
+    """
+    membership, accounts = frames["membership"], frames["accounts"]
+    if accounts.is_empty() or "account_id" not in accounts.columns:
+        return {"kit_groups": 0, "kit_accounts": 0}
+    sizes = membership.group_by("cluster_id").len("members")
+    clustered = membership.join(
+        sizes.filter(pl.col("members") >= min_cluster_members).select("cluster_id"), on="cluster_id"
+    ).get_column("account_id")
+    params = params or KitParams()
+    pool = accounts.filter(~pl.col("account_id").cast(pl.String).is_in(clustered.implode()))
+    if "anomaly_score" in pool.columns:
+        pool = pool.filter(pl.col("anomaly_score").fill_null(0.0) >= params.min_anomaly)
+    candidates = pool.get_column("account_id").cast(pl.String)
+    groups = kit_groups(con, candidates.to_list(), params)
+    if groups.is_empty():
+        return {"kit_groups": 0, "kit_accounts": 0}
+    rows = kit_frame(con, groups)
+    cluster_rules = [r for r in rules if r.scope == "cluster"]
+    hits = rule_hits(rows, cluster_rules, id_column="cluster_id")
+    grouped = groups.get_column("account_id")
+    frames["membership"] = pl.concat([
+        membership.filter(~pl.col("account_id").is_in(grouped.implode())), groups,
+    ])
+    frames["clusters"] = pl.concat([frames["clusters"], rows], how="diagonal_relaxed")
+    frames["cluster_hits"] = pl.concat([frames["cluster_hits"], hits])
+    return {"kit_groups": rows.height, "kit_accounts": groups.height}
+
+
+def is_kit_unit(cluster_id: str) -> bool:
+    """Whether a cluster id names a kit group rather than a graph cluster."""
+    return cluster_id.startswith(KIT_PREFIX)
