@@ -32,6 +32,7 @@ import duckdb
 import networkx as nx
 import polars as pl
 
+from detector.campaigns.membership import characteristic_values_ctes
 from detector.campaigns.profile import group_frame, query_frame, table_exists
 from detector.rules.evaluate import rule_hits
 from detector.rules.schema import DetectionRule
@@ -92,27 +93,14 @@ def _pairs_sql() -> str:
 
 
 def _kit_features_sql() -> str:
-    return f"""
-        WITH a AS (
-            SELECT account_id, kind, value, sum(requests) AS n FROM account_day_attributes
-            WHERE kind IN ('template', 'system_fp') GROUP BY account_id, kind, value
-        ),
-        holders AS (SELECT kind, value, count(*) AS h FROM a GROUP BY kind, value),
-        inside AS (
-            SELECT m.cluster_id, a.kind, a.value, count(*) AS k
-            FROM a JOIN {KIT_MEMBERS_VIEW} m USING (account_id)
-            GROUP BY m.cluster_id, a.kind, a.value
-        ),
-        exclusive AS (
-            SELECT i.cluster_id, i.kind, i.value FROM inside i JOIN holders h USING (kind, value)
-            WHERE i.k >= 2 AND i.k * 2 > h.h
-        ),
+    ctes = characteristic_values_ctes(("template", "system_fp"), KIT_MEMBERS_VIEW, "cluster_id")
+    return ctes + f""",
         per_kind AS (
             SELECT m.cluster_id, a.kind, sum(a.n) AS total,
                    coalesce(sum(a.n) FILTER (WHERE e.value IS NOT NULL), 0) AS on_kit
             FROM {KIT_MEMBERS_VIEW} m
             JOIN a USING (account_id)
-            LEFT JOIN exclusive e ON e.cluster_id = m.cluster_id AND e.kind = a.kind AND e.value = a.value
+            LEFT JOIN characteristic e ON e.cluster_id = m.cluster_id AND e.kind = a.kind AND e.value = a.value
             GROUP BY m.cluster_id, a.kind
         ),
         overlap AS (

@@ -48,24 +48,31 @@ class MemberSupport:
     min_strong_partners: int = 2
 
 
-def _affinity_sql() -> str:
-    kinds = ", ".join(f"'{k}'" for k in AFFINITY_KINDS)  # fixed constants, not user input
+def characteristic_values_ctes(kinds: Sequence[str], members_view: str, unit: str) -> str:
+    """CTEs `a` (requests per account and attribute value), `holders` and `characteristic`:
+    the values of each unit held by two or more of its members and by more members than
+    non-members. `kinds`, `members_view` and `unit` are code constants, never user input."""
+    kind_list = ", ".join(f"'{k}'" for k in kinds)
     return f"""
         WITH a AS (
             SELECT account_id, kind, value, sum(requests) AS n
-            FROM account_day_attributes WHERE kind IN ({kinds})
+            FROM account_day_attributes WHERE kind IN ({kind_list})
             GROUP BY account_id, kind, value
         ),
         holders AS (SELECT kind, value, count(*) AS h FROM a GROUP BY kind, value),
         inside AS (
-            SELECT m.unit, a.kind, a.value, count(*) AS k
-            FROM a JOIN {UNIT_MEMBERS_VIEW} m USING (account_id)
-            GROUP BY m.unit, a.kind, a.value
+            SELECT m.{unit}, a.kind, a.value, count(*) AS k
+            FROM a JOIN {members_view} m USING (account_id)
+            GROUP BY m.{unit}, a.kind, a.value
         ),
         characteristic AS (
-            SELECT i.unit, i.kind, i.value FROM inside i JOIN holders h USING (kind, value)
+            SELECT i.{unit}, i.kind, i.value FROM inside i JOIN holders h USING (kind, value)
             WHERE i.k >= 2 AND i.k * 2 > h.h
-        ),
+        )"""
+
+
+def _affinity_sql() -> str:
+    return characteristic_values_ctes(AFFINITY_KINDS, UNIT_MEMBERS_VIEW, "unit") + f""",
         per_kind AS (
             SELECT m.unit, m.account_id, a.kind,
                    sum(a.n) FILTER (WHERE c.value IS NOT NULL) / sum(a.n) AS share

@@ -392,7 +392,32 @@ def ingest_file(
     *,
     progress: bool = False,
 ) -> IngestResult:
-    """Store one file whole or not at all (one transaction), and record it in `ingest_runs`."""
+    """Store one file whole or not at all (one transaction), and record it in `ingest_runs`.
+
+    A file the one-statement path cannot hold within the memory cap (row groups of hundreds
+    of megabytes, one in flight per thread) is stored again with one thread, and then
+    through the batch path, which splits what does not fit."""
+    try:
+        return _ingest_file(con, path, reader, spec, dedupe, progress=progress, whole_file=True)
+    except duckdb.OutOfMemoryException:
+        pass
+    try:
+        with store.session_settings(con, threads="1"):
+            return _ingest_file(con, path, reader, spec, dedupe, progress=progress, whole_file=True)
+    except duckdb.OutOfMemoryException:
+        return _ingest_file(con, path, reader, spec, dedupe, progress=progress, whole_file=False)
+
+
+def _ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    reader: Reader,
+    spec: RecordSpec,
+    dedupe: Deduper,
+    *,
+    progress: bool,
+    whole_file: bool,
+) -> IngestResult:
     started = time.perf_counter()
     source = str(path)
     size = path.stat().st_size
@@ -409,7 +434,7 @@ def ingest_file(
                 """,
                 [run_id, source, reader.format, spec.name, size, enrich.data_version()],
             )
-            relation = _file_relation(con, reader, path, spec)
+            relation = _file_relation(con, reader, path, spec) if whole_file else None
             if relation is not None:
                 counts = _insert_relation(con, path, spec, relation, run_id, progress)
             else:

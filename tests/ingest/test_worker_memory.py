@@ -30,3 +30,43 @@ def test_batch_over_the_worker_memory_limit_is_validated_in_parts(con, write_jso
     assert len(splits) > 1, "the batch should have been split under a 24 MB worker limit"
     stored = con.execute("SELECT count(DISTINCT request_id), min(length(prompt)) FROM requests").fetchall()
     assert stored == [(999, len("0 " + "lorem ipsum " * 2000))]
+
+
+
+def test_parquet_file_over_the_memory_cap_of_one_statement_is_stored_in_batches(con, tmp_path, monkeypatch):
+    """Big row groups can exhaust the cap in the one-statement path after it has appended rows:
+    the file's transaction is rolled back and the file stored again, with one thread and then,
+    as that fails too here, through the batch path."""
+    import json
+
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = [good_record(i) for i in range(500)]
+    records[300] = good_record(300, input_tokens=-1)
+    for record in records:  # JSON text cells, as many exporters write them
+        record["messages"] = json.dumps(record["messages"])
+        record["tools"] = json.dumps(record["tools"])
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.Table.from_pylist(records), path)
+    whole_file = write._insert_relation
+    appended_before_failing: list[int] = []
+
+    def runs_out_of_memory(con, *args, **kwargs):
+        counts = whole_file(con, *args, **kwargs)
+        appended_before_failing.append(counts.appended)
+        raise duckdb.OutOfMemoryException("failed to allocate data of size 4.0 MiB")
+
+    monkeypatch.setattr(write, "_insert_relation", runs_out_of_memory)
+
+    [result] = ingest_files(con, [path])
+
+    assert appended_before_failing == [499, 499]
+    assert_balanced(result)
+    assert (result.read, result.stored, result.quarantined) == (500, 499, 1)
+    assert list(quarantine_reasons(con)) == [301]
+    stored = con.execute("SELECT count(*), count(DISTINCT request_id) FROM requests").fetchall()
+    assert stored == [(499, 499)]
+    runs = con.execute("SELECT status, count(*) FROM ingest_runs GROUP BY status").fetchall()
+    assert runs == [("done", 1)]
