@@ -100,6 +100,16 @@ class ParquetReader:
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         self.batch_rows = batch_rows
 
+    def largest_row_group_bytes(self, path: Path) -> int:
+        """Uncompressed size of the file's largest row group (0 when unreadable: the ingest
+        reports that later, with its reason)."""
+        try:
+            metadata = pq.ParquetFile(path).metadata
+        except (pa.ArrowInvalid, OSError):
+            return 0
+        sizes = (metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        return max(sizes, default=0)
+
     def file_relation(
         self, con: duckdb.DuckDBPyConnection, path: Path, spec: RecordSpec
     ) -> FileRelation | None:

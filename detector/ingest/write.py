@@ -383,6 +383,12 @@ def _append_batches(
         )
 
 
+ROW_GROUP_BYTES_FOR_TWO_THREADS = 96 * 2**20
+"""Above this uncompressed row-group size the one-statement path starts on one thread: each
+thread holds a row group with its validation and zstd buffers, and two row groups of ~200 MB
+exhaust the ingest's 768 MB cap."""
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -396,11 +402,14 @@ def ingest_file(
 
     A file the one-statement path cannot hold within the memory cap (row groups of hundreds
     of megabytes, one in flight per thread) is stored again with one thread, and then
-    through the batch path, which splits what does not fit."""
-    try:
-        return _ingest_file(con, path, reader, spec, dedupe, progress=progress, whole_file=True)
-    except duckdb.OutOfMemoryException:
-        pass
+    through the batch path, which splits what does not fit. Files whose row groups are known
+    to be that big start with one thread."""
+    row_group_bytes = getattr(reader, "largest_row_group_bytes", None)
+    if row_group_bytes is None or row_group_bytes(path) <= ROW_GROUP_BYTES_FOR_TWO_THREADS:
+        try:
+            return _ingest_file(con, path, reader, spec, dedupe, progress=progress, whole_file=True)
+        except duckdb.OutOfMemoryException:
+            pass
     try:
         with store.session_settings(con, threads="1"):
             return _ingest_file(con, path, reader, spec, dedupe, progress=progress, whole_file=True)

@@ -70,3 +70,39 @@ def test_parquet_file_over_the_memory_cap_of_one_statement_is_stored_in_batches(
     assert stored == [(499, 499)]
     runs = con.execute("SELECT status, count(*) FROM ingest_runs GROUP BY status").fetchall()
     assert runs == [("done", 1)]
+
+
+def test_parquet_with_big_row_groups_starts_on_one_thread(con, tmp_path, monkeypatch):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = [good_record(i) for i in range(200)]
+    for record in records:
+        record["messages"] = json.dumps(record["messages"])
+        record["tools"] = json.dumps(record["tools"])
+    small_groups, one_group = tmp_path / "small.parquet", tmp_path / "one.parquet"
+    pq.write_table(pa.Table.from_pylist(records[:100]), small_groups, row_group_size=10)
+    pq.write_table(pa.Table.from_pylist(records[100:]), one_group, row_group_size=100)
+    largest: dict[str, int] = {}
+    for path in (small_groups, one_group):
+        metadata = pq.ParquetFile(path).metadata
+        largest[path.name] = max(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    assert largest["small.parquet"] < largest["one.parquet"]
+    monkeypatch.setattr(write, "ROW_GROUP_BYTES_FOR_TWO_THREADS", largest["small.parquet"])
+    threads_seen: dict[str, str] = {}
+    whole_file = write._insert_relation
+
+    def recording(con, path, *args, **kwargs):
+        threads_seen[path.name] = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        return whole_file(con, path, *args, **kwargs)
+
+    monkeypatch.setattr(write, "_insert_relation", recording)
+    con.execute("SET threads = 2")
+
+    results = ingest_files(con, [small_groups, one_group])
+
+    assert [r.stored for r in results] == [100, 100]
+    assert threads_seen == {"small.parquet": 2, "one.parquet": 1}
+    assert con.execute("SELECT current_setting('threads')").fetchall() == [(2,)]
