@@ -8,7 +8,9 @@ in a scratch database that holds the graph's own tables), then runs `build_graph
    arrived: the work of the daily scan after ingesting them;
 3. `again`: nothing new (every sketch reused);
 
-and checks that the delta build gives the same edges and clusters as the full one. Wall and
+and checks that the delta build gives the same four graph tables as the full one (the delta
+also forgets the last build's input fingerprint, else the unchanged inputs would keep the
+tables). Wall and
 CPU seconds (all threads, `getrusage`) per build. Used for the "1 M new on 10 M" figure of
 the graph stage when there is no room for a second 10 M store:
 
@@ -26,6 +28,7 @@ from typing import Any
 import duckdb
 
 from detector.graph import GraphParams, build_graph
+from detector.graph.inputs import forget_build
 
 SOURCE_TABLES = (
     "requests",
@@ -34,6 +37,7 @@ SOURCE_TABLES = (
     "account_day_attributes",
     "request_features",
     "account_features",
+    "account_value_totals",
 )
 
 
@@ -62,15 +66,12 @@ def scratch(source: Path, work: Path, memory_limit: str) -> duckdb.DuckDBPyConne
     return con
 
 
-def snapshot(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """A fingerprint of the edges and clusters: hashes over all their rows."""
-    edges = con.execute(
-        "SELECT coalesce(sum(hash(account_a, account_b, score)), 0) FROM account_edges"
-    ).fetchall()[0][0]
-    clusters = con.execute(
-        "SELECT coalesce(sum(hash(account_id, cluster_id)), 0) FROM clusters"
-    ).fetchall()[0][0]
-    return int(edges), int(clusters)
+def snapshot(con: duckdb.DuckDBPyConnection) -> tuple[int, ...]:
+    """A fingerprint of the four graph tables: a hash sum over all their rows."""
+    return tuple(
+        int(con.execute(f"SELECT coalesce(sum(hash(t)), 0) FROM {table} t").fetchall()[0][0])
+        for table in ("account_attributes", "account_edges", "clusters", "cluster_features")
+    )
 
 
 def timed(con: duckdb.DuckDBPyConnection, label: str, params: GraphParams, full: bool) -> dict[str, Any]:
@@ -107,14 +108,17 @@ def main() -> None:
         print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         timed(con, "full", params, full=True)
         first = snapshot(con)
+        # as before those days arrived: their sketches unmade, and the last build's inputs
+        # different from today's
         con.execute(
             "DELETE FROM graph_sketch_days WHERE day > (SELECT max(day) FROM graph_sketch_days) - ?",
             [args.new_days],
         )
+        forget_build(con)
         timed(con, f"delta ({args.new_days} new days)", params, full=False)
         second = snapshot(con)
         timed(con, "again (nothing new)", params, full=False)
-        print(f"\ndelta == full (edges, clusters): {first == second}")
+        print(f"\ndelta == full (attributes, edges, clusters, cluster features): {first == second}")
     finally:
         con.close()
         for path in (args.work, args.work.with_name(args.work.name + ".wal")):

@@ -28,6 +28,7 @@ from detector.campaigns import (
     explain,
     known_campaigns,
 )
+from detector.campaigns.affiliates import add_affiliates
 from detector.campaigns.evidence import with_signals
 from detector.campaigns.kits import add_kit_groups
 from detector.campaigns.lifecycle import carry_closed, member_activity
@@ -164,7 +165,10 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
     kits = add_kit_groups(
         con, ctx.frames, ctx.rules, min_cluster_members=ctx.options.campaign_params.min_cluster_members
     )
+    affiliates = add_affiliates(con, ctx.frames, ctx.rules, params=ctx.options.campaign_params)
+    accounts = ctx.frames["accounts"]
     membership, peripheral = _supported_membership(ctx)
+    request_accounts = _request_accounts(con)
     drafts = assemble_campaigns(
         accounts,
         membership,
@@ -174,7 +178,7 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
         ctx.rules,
         verdicts=verdicts,
         account_orgs=orgs,
-        first_seen_rank=_first_seen_rank(con),
+        first_seen_rank=_first_seen_rank(request_accounts),
         existing=known.members,
         reserved_ids=known.retained(set()),
         params=ctx.options.campaign_params,
@@ -194,15 +198,19 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
         a for a, org in orgs.items() if org in verdicts.allowlisted_orgs
     )
     end = query_frame(con, 'SELECT max("timestamp") AS t FROM requests').get_column("t")
+    # carry_closed looks up the activity of the known campaigns' members only.
+    known_members = sorted({a for members in known.members.values() for a in members})
     carried = carry_closed(
         known, drafts, verdicts, excluded, data_end=end[0] if end.len() else None,
         close_after=timedelta(hours=ctx.options.campaign_params.close_after_hours),
-        activity=member_activity(accounts),
+        activity=member_activity(
+            accounts.filter(pl.col("account_id").cast(pl.String).is_in(known_members))
+        ),
     )
     ctx.closed = frozenset(d.campaign_id for d in carried)
     drafts = sorted([*drafts, *carried], key=lambda d: (-d.score, d.campaign_id))
     ctx.drafts = drafts
-    seen = _accounts_seen(con, accounts)
+    seen = _accounts_seen(request_accounts, accounts)
     ctx.frames["scores"] = account_scores(
         seen, ctx.frames["account_model"], ctx.frames["account_hits"], ctx.rules, drafts,
         ctx.options.campaign_params,
@@ -213,6 +221,7 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
         "closed": len(carried),
         "peripheral_members_dropped": sum(peripheral.values()),
         **kits,
+        **affiliates,
         "accounts_scored": ctx.frames["scores"].height,
     }
 
@@ -267,15 +276,25 @@ def _account_orgs(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {str(a): str(o) for a, o in rows}
 
 
-def _first_seen_rank(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _request_accounts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every account with requests and its first request time: one pass over `requests` for
+    both the naming order and the accounts to score."""
+    return query_frame(
+        con,
+        'SELECT CAST(account_id AS VARCHAR) AS account_id, min("timestamp") AS first_request'
+        " FROM requests GROUP BY account_id",
+    )
+
+
+def _first_seen_rank(request_accounts: pl.DataFrame) -> dict[str, int]:
     """Accounts ordered by first request (then id): the earliest members name a campaign."""
-    rows = con.execute(
-        'SELECT account_id FROM requests GROUP BY account_id ORDER BY min("timestamp"), account_id'
-    ).fetchall()
-    return {str(r[0]): i for i, r in enumerate(rows)}
+    ordered = request_accounts.sort(["first_request", "account_id"], nulls_last=True)
+    return {str(a): i for i, a in enumerate(ordered.get_column("account_id").to_list())}
 
 
-def _accounts_seen(con: duckdb.DuckDBPyConnection, accounts: pl.DataFrame) -> pl.Series:
-    from_requests = query_frame(con, "SELECT DISTINCT account_id FROM requests").get_column("account_id")
-    ids = pl.concat([from_requests.cast(pl.String), accounts.get_column("account_id").cast(pl.String)])
+def _accounts_seen(request_accounts: pl.DataFrame, accounts: pl.DataFrame) -> pl.Series:
+    ids = pl.concat([
+        request_accounts.get_column("account_id").cast(pl.String),
+        accounts.get_column("account_id").cast(pl.String),
+    ])
     return ids.unique().sort()

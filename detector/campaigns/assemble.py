@@ -4,8 +4,10 @@ A *unit* is a multi-account cluster (of the graph, or a content-kit group from
 `detector.campaigns.kits`) or a lone account. Rule hits give each unit a set of evidence
 families (volume, template, capability, cot, infrastructure, metadata); a unit becomes a
 campaign when enough independent families agree (`CampaignParams`): two, one of them a
-coordination family, for a graph cluster of at least `min_coordinated_members` accounts;
-otherwise (a pair, a kit group, a lone account) `min_single_signals`. Analysts' verdicts then
+coordination family, for a graph cluster of at least `min_coordinated_members` accounts or for
+any unit carrying another campaign's exclusive content (a rule tagged `link_tag`, see
+`detector.campaigns.affiliates`); otherwise (a pair, a kit group, a lone account)
+`min_single_signals`. Analysts' verdicts then
 remove allowlisted members and mark dismissed campaigns as not alerted.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from detector.campaigns.identity import Candidate, alert_id_for, assign_ids
-from detector.campaigns.kits import is_kit_unit
+from detector.campaigns.kits import KIT_PREFIX, is_kit_unit
 from detector.campaigns.params import CampaignParams
 from detector.rules.schema import ATLAS_TECHNIQUE, LEVEL_RANK, LEVELS, DetectionRule
 from detector.scoring.calibration import calibrated_threshold
@@ -131,7 +133,11 @@ def _units(
             single=False,
             kit=is_kit_unit(cluster_id),
         ))
-    in_multi = members.select("account_id")
+    # A kit group is a loose grouping by shared content, not a graph cluster: its members are
+    # also judged alone, and a lone verdict is dropped when their kit group is decided itself.
+    in_multi = members.filter(
+        ~pl.col("cluster_id").cast(pl.String).str.starts_with(KIT_PREFIX)
+    ).select("account_id")
     lone = (
         account_hits.rename({"entity_id": "account_id"})
         .join(in_multi, on="account_id", how="anti")
@@ -190,7 +196,10 @@ def assemble_campaigns(
     for unit in _units(accounts, membership, cluster_rows, account_hits, cluster_hits, params):
         fired = [by_id[r] for r in unit.rules if r in by_id]
         fired_families = {r.signal for r in fired}
-        coordinated = (
+        # A unit carrying a decided campaign's exclusive content (`affiliates`) is coordinated
+        # with it, whatever its size: that link is corroborated by the campaign's own evidence.
+        linked = any(params.link_tag in r.tags for r in fired)
+        coordinated = linked or (
             not unit.single and not unit.kit
             and len(unit.members) >= params.min_coordinated_members
             and not fired_families.isdisjoint(params.coordination_families)
@@ -202,6 +211,8 @@ def assemble_campaigns(
         if not kept:
             continue
         decided.append((unit, kept, fired))
+    in_decided_kits = {m for unit, kept, _ in decided if unit.kit for m in kept}
+    decided = [d for d in decided if not (d[0].single and d[0].members[0] in in_decided_kits)]
 
     candidates = [
         Candidate(

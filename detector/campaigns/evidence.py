@@ -20,10 +20,22 @@ import polars as pl
 from detector.campaigns.assemble import CampaignDraft
 from detector.campaigns.params import CampaignParams
 from detector.campaigns.profile import table_exists
-from detector.review.prompts import fetch_prompts
 from detector.rules.schema import DetectionRule
 
 MEMBERS_VIEW = "campaign_members_v"
+POINTERS_VIEW = "campaign_sample_pointers_v"
+
+# The sample prompts of the last scan, by request: a request's prompt never changes, and most
+# campaigns pick the same samples scan after scan, so only new picks cost a point lookup.
+SAMPLE_CACHE_DDL = """
+CREATE TABLE IF NOT EXISTS campaign_sample_cache (
+    request_id   VARCHAR NOT NULL,
+    "timestamp"  TIMESTAMPTZ NOT NULL,
+    chars        INTEGER NOT NULL,   -- the excerpt length it was fetched with
+    prompt       VARCHAR,
+    model        VARCHAR
+)
+"""
 
 
 @dataclass(frozen=True)
@@ -111,21 +123,32 @@ def gather_evidence(
         con.execute("DROP TABLE IF EXISTS campaign_features_tmp")
 
 
+def _until_clause(alias: str, until: datetime | None) -> str:
+    """`WHERE <alias>."timestamp" <= ?` (one parameter) with a bound, nothing without one;
+    `alias` is a code constant."""
+    return f'WHERE {alias}."timestamp" <= ?' if until is not None else ""
+
+
 def _gather(
     con: duckdb.DuckDBPyConnection,
     drafts: Sequence[CampaignDraft],
     until: datetime | None,
     params: CampaignParams,
 ) -> dict[str, CampaignEvidence]:
+    featurized = table_exists(con, "request_features")
+    # A join reads every column it lists for every request of the store before it keeps the
+    # members' rows: request ids (long strings) only when samples are picked from here, and
+    # the timestamps for a time bound only when there is one.
+    request_ids = "" if featurized else "r.request_id, "
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE campaign_requests_tmp AS
-        SELECT m.campaign_id, r.account_id, r.request_id, r."timestamp", r.client_ip,
+        SELECT m.campaign_id, r.account_id, {request_ids}r."timestamp", r.client_ip,
                r.ip_prefix, r.asn
         FROM requests r JOIN {MEMBERS_VIEW} m ON m.account_id = r.account_id
-        WHERE ?::TIMESTAMPTZ IS NULL OR r."timestamp" <= ?::TIMESTAMPTZ
+        {_until_clause("r", until)}
         """,
-        [until, until],
+        [until] if until is not None else [],
     )
     stats = {
         str(cid): (int(n), first, last)
@@ -167,7 +190,7 @@ def _gather(
         )
     capability: dict[str, dict[str, float]] = {}
     samples: dict[str, list[str]] = {}
-    if table_exists(con, "request_features"):
+    if featurized:
         # The members' featurized requests, by account (request_features carries it): a join
         # on request_id with the requests above would read every request id of the store.
         con.execute(
@@ -176,9 +199,9 @@ def _gather(
             SELECT m.campaign_id, f.account_id, f.request_id, f."timestamp", f.template_fp,
                    f.capability
             FROM request_features f JOIN {MEMBERS_VIEW} m ON m.account_id = f.account_id
-            WHERE ?::TIMESTAMPTZ IS NULL OR f."timestamp" <= ?::TIMESTAMPTZ
+            {_until_clause("f", until)}
             """,
-            [until, until],
+            [until] if until is not None else [],
         )
         features_source = (
             "(SELECT campaign_id, account_id, request_id, template_fp FROM campaign_features_tmp)"
@@ -206,8 +229,7 @@ def _gather(
             SELECT campaign_id, request_id, ts FROM picked ORDER BY campaign_id, template_fp
         """
         pointers = con.execute(sample_sql, [params.max_samples]).fetchall()
-        # Prompts by point lookups: a join with `requests` would read every prompt in the store.
-        texts = fetch_prompts(con, [(rid, ts) for _, rid, ts in pointers], chars=params.sample_chars + 1)
+        texts = _sample_prompts(con, [(rid, ts) for _, rid, ts in pointers], chars=params.sample_chars + 1)
         rows = [(cid, texts[rid][0]) for cid, rid, _ in pointers if rid in texts]
     else:
         pointers = con.execute(
@@ -217,7 +239,7 @@ def _gather(
             """,
             [4 * params.max_samples],
         ).fetchall()
-        texts = fetch_prompts(con, [(rid, ts) for _, rid, ts in pointers], chars=params.sample_chars + 1)
+        texts = _sample_prompts(con, [(rid, ts) for _, rid, ts in pointers], chars=params.sample_chars + 1)
         rows = sorted((cid, texts[rid][0]) for cid, rid, _ in pointers if rid in texts)
     for cid, prompt in rows:
         text = str(prompt)
@@ -237,6 +259,57 @@ def _gather(
             sample_prompts=samples.get(cid, []),
         )
     return result
+
+
+def _sample_prompts(
+    con: duckdb.DuckDBPyConnection, pointers: list[tuple[str, datetime]], *, chars: int
+) -> dict[str, tuple[str, str]]:
+    """`fetch_prompts` for the sample pointers, through `campaign_sample_cache`: cached
+    excerpts are reused, the others fetched by point lookups (a join with `requests` would read
+    every prompt in the store), and the cache is left holding exactly this scan's samples."""
+    from detector.review.prompts import fetch_prompts  # keeps the review package off import
+
+    con.execute(SAMPLE_CACHE_DDL)
+    frame = pl.DataFrame(
+        {"request_id": [p[0] for p in pointers], "timestamp": [p[1] for p in pointers]},
+        schema={"request_id": pl.String, "timestamp": pl.Datetime("us", "UTC")},
+    )
+    con.register(POINTERS_VIEW, frame.to_arrow())
+    try:
+        cached = con.execute(
+            f"""
+            SELECT c.request_id, any_value(c.prompt), any_value(c.model)
+            FROM campaign_sample_cache c
+            SEMI JOIN {POINTERS_VIEW} p ON p.request_id = c.request_id AND p."timestamp" = c."timestamp"
+            WHERE c.chars = ?
+            GROUP BY c.request_id
+            """,
+            [chars],
+        ).fetchall()
+    finally:
+        con.unregister(POINTERS_VIEW)
+    found = {str(rid): (str(prompt), str(model)) for rid, prompt, model in cached}
+    found.update(fetch_prompts(con, [p for p in pointers if p[0] not in found], chars=chars))
+    stamps = dict(pointers)
+    ids = list(found)
+    fresh = pl.DataFrame(
+        {
+            "request_id": ids,
+            "timestamp": [stamps[rid] for rid in ids],
+            "chars": [chars] * len(ids),
+            "prompt": [found[rid][0] for rid in ids],
+            "model": [found[rid][1] for rid in ids],
+        },
+        schema={"request_id": pl.String, "timestamp": pl.Datetime("us", "UTC"), "chars": pl.Int32,
+                "prompt": pl.String, "model": pl.String},
+    )
+    con.execute("DELETE FROM campaign_sample_cache")
+    con.register(POINTERS_VIEW, fresh.to_arrow())
+    try:
+        con.execute(f"INSERT INTO campaign_sample_cache SELECT * FROM {POINTERS_VIEW}")
+    finally:
+        con.unregister(POINTERS_VIEW)
+    return found
 
 
 def with_signals(draft: CampaignDraft, signals: dict[str, Any]) -> CampaignDraft:

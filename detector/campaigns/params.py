@@ -30,6 +30,11 @@ class CampaignParams:
     # accounts: shared templates, infrastructure or account metadata. A cluster whose fired
     # families hold none of these is judged like one entity (min_single_signals families).
     coordination_families: frozenset[str] = frozenset({"template", "infrastructure", "metadata"})
+    # A rule with this tag links a unit to a campaign decided on its own evidence (it carries
+    # that campaign's exclusive prompts or system prompts): the unit is then judged as
+    # coordinated (min_signals families, the link among them) even when it is one account,
+    # as a reseller front mixing an operation's traffic into its customers' is.
+    link_tag: str = "distillguard.campaign_link"
     # Score = anomaly_weight * anomaly + (1 - anomaly_weight) * evidence, where evidence is a
     # noisy-OR over families of the strongest fired rule's level weight in each family.
     anomaly_weight: float = 0.35

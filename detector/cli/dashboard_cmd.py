@@ -13,11 +13,9 @@ from typing import Annotated
 import typer
 
 from detector import store
-from detector.campaigns.profile import table_exists
 from detector.cli.app import DEFAULT_DB_PATH, DbOption, app, reports_errors
 from detector.errors import DistillguardError, StoreLockedError
 from detector.paths import PROJECT_ROOT
-from detector.review import is_current, precompute
 
 APP = PROJECT_ROOT / "dashboard" / "app.py"
 
@@ -25,6 +23,9 @@ APP = PROJECT_ROOT / "dashboard" / "app.py"
 def refresh_review_tables(db: Path) -> str | None:
     """Build the dashboard tables when the newest finished scan is not reflected in them
     (a store scanned before the dashboard existed); returns a note for the user, if any."""
+    from detector.campaigns.profile import table_exists
+    from detector.review import is_current, precompute  # heavy: only for this command
+
     try:
         con = store.connect(db)
     except StoreLockedError:

@@ -10,8 +10,6 @@ import typer
 from detector import store
 from detector.cli.app import DEFAULT_DB_PATH, DbOption, app, reports_errors
 from detector.errors import InputError
-from detector.evaluate import BaselineConfig, evaluate, load_truth, render_text
-from detector.evaluate.stored_truth import truth_from_store as truth_from_store_frame
 
 
 @app.command("evaluate")
@@ -47,6 +45,10 @@ def evaluate_command(
     if (truth is None) == (truth_from_store is None):
         typer.echo("error: give exactly one of --truth and --truth-from-store", err=True)
         raise typer.Exit(2)
+    # imported here: the baselines pull in scikit-learn, which other commands never need
+    from detector.evaluate import BaselineConfig, evaluate, load_truth, render_text
+    from detector.evaluate.stored_truth import truth_from_store as truth_from_store_frame
+
     if truth is not None:
         truth_frame = load_truth(truth)  # fail on a bad truth file before touching the store
     con = store.connect(db, read_only=True)

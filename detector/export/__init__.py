@@ -17,7 +17,6 @@ from detector.export.alerts import (
 from detector.export.csv import account_csv, campaign_csv
 from detector.export.jsonl import frame_lines, jsonl_lines
 from detector.export.ocsf import ocsf_lines
-from detector.export.stix import stix_chunks
 
 
 class Format(StrEnum):
@@ -51,11 +50,14 @@ def render(
         scores = load_account_scores(con)
         return account_csv(scores) if fmt is Format.csv else frame_lines(scores)
     alerts = load_alerts(con, since=since, status=status)
+    if fmt is Format.stix:
+        from detector.export.stix import stix_chunks  # stix2 is slow to import: only when asked
+
+        return stix_chunks(alerts)
     writers = {
         Format.jsonl: jsonl_lines,
         Format.csv: campaign_csv,
         Format.ocsf: ocsf_lines,
-        Format.stix: stix_chunks,
     }
     return writers[fmt](alerts)
 

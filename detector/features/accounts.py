@@ -45,7 +45,7 @@ fingerprint_rows AS (
     SELECT account_id,
            count(*) AS distinct_templates,
            max(p) AS top_template_share,
-           round(0.0 - sum(p * ln(p)), 12) AS template_entropy,
+           round(0.0 - CAST(sum(CAST(p * ln(p) AS DECIMAL(38, 18))) AS DOUBLE), 12) AS template_entropy,
            first(accounts ORDER BY n DESC, value) AS top_template_accounts,
            sum(n) FILTER (WHERE accounts >= 2) AS shared_template_requests,
            sum(n) FILTER (WHERE rare_shared) AS rare_template_requests
@@ -62,8 +62,9 @@ fingerprint_rows AS (
 # The columns of `account_features` that do not depend on the capability model, for the
 # accounts of `_dg_own` only (those with rewritten days), from the running totals (`detector.features.totals`) and
 # those accounts' daily partials. One CTE per family of columns, joined on account_id at the
-# end. Sums of doubles depend on the order of a parallel aggregation in their last bits; the
-# entropies are rounded to 12 decimals so that re-runs give identical rows.
+# end. Sums of doubles depend on the order of a parallel aggregation (and so on the physical
+# order of the totals) in their last bits: the entropy terms are summed as exact decimals
+# (18 places), then rounded to 12 decimals, so re-runs and differently chunked runs give identical rows.
 _ACCOUNT_ROWS = """
 WITH days AS (
     SELECT account_id,
@@ -84,7 +85,8 @@ WITH days AS (
     SELECT * FROM account_value_totals SEMI JOIN _dg_own USING (account_id)
 ), hour_stats AS (
     SELECT account_id, CAST(sum(days) AS BIGINT) AS active_hours,
-           round(0.0 - sum((requests / total) * ln(requests / total)), 12) AS hour_entropy
+           round(0.0 - CAST(sum(CAST((requests / total) * ln(requests / total) AS DECIMAL(38, 18))) AS DOUBLE), 12)
+               AS hour_entropy
     FROM (SELECT *, sum(requests) OVER (PARTITION BY account_id) AS total FROM own WHERE kind = 'hour')
     GROUP BY account_id
 ), infrastructure AS (

@@ -8,12 +8,20 @@
    system-prompt fingerprints (`templates`), capability and CoT scores (`labels`, which keeps
    per-prompt evidence in `prompt_labels` so no prompt is scored twice); one transaction per
    batch, so an interrupted run resumes.
-3. Per-day partials are rewritten for the days the new requests touch (plus the days whose
-   model-pivot flags moved), in chunks of days that bound memory. Touched days are recorded
-   in `feature_dirty_days` in the same transactions, so work cut short by a killed run is
-   picked up by the next one.
-   The same transactions merge the change of the attribute rows into running totals
-   (`totals`) and queue the accounts of those days.
+3. Per-day partials of a batch of whole days that had no features before (new days: the common
+   case) are written from the batch's own rows: the batch read carries the request columns the
+   partials need (`volume.DAY_REQUEST_COLUMNS`), so they are neither read again nor joined
+   back. A second cursor on a background thread reads the next batch and writes these
+   partials (in their own transaction, after the batch committed with its days queued) while
+   the main thread does the next batch's text work (`_Background`); their attribute rows are
+   merged into the running totals after the last batch, many days at once. The partials of
+   other touched days (late data, big days split by hash, days whose model-pivot flags moved)
+   are rewritten afterwards from `request_features` joined to `requests`, in chunks of days
+   that bound memory. Touched days are recorded in `feature_dirty_days` (new days not yet
+   in the totals in `feature_unmerged_days`) in the same transactions, so work cut short by a
+   killed run is picked up by the next one. The general path's transactions merge the change
+   of the attribute rows into the running totals (`totals`); all queue the accounts of those
+   days.
 4. `account_features` rows are recomputed for the queued accounts (and those whose
    fingerprints' reach changed) from the totals; `key_features`, `org_features` and
    `template_features` are rebuilt from small per-day or per-fingerprint tables.
@@ -21,8 +29,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -42,13 +52,20 @@ from detector.features.normalize import (
 from detector.features.tables import ensure_feature_tables
 from detector.features.templates import LINK_THRESHOLD, assign_fingerprints
 from detector.features.totals import ensure_totals
-from detector.features.volume import recompute_day_partials, refresh_model_first_seen
+from detector.features.volume import (
+    DAY_REQUEST_COLUMNS,
+    merge_new_days,
+    recompute_day_partials,
+    refresh_model_first_seen,
+    write_new_day_partials,
+)
 from detector.store import transaction
 
 # The capability and CoT scorers read at most this much of a prompt (their own windows).
 TEXT_HEAD_CHARS = 3000
 TEXT_TAIL_CHARS = 1000
 _HASH_BUCKETS = 64
+_log = logging.getLogger(__name__)
 
 _Item = TypeVar("_Item")
 
@@ -63,6 +80,9 @@ class FeatureConfig:
     template_tail_chars: int = TEMPLATE_TAIL_CHARS
     link_threshold: float = LINK_THRESHOLD
     rare_template_share: float = RARE_TEMPLATE_SHARE
+    # Write the partials of new days from their featurizing batch (False: always from the
+    # store, the general path; both give identical tables).
+    fuse_new_days: bool = True
 
 
 @dataclass
@@ -86,6 +106,7 @@ class _Batch:
     last_day: date
     parts: int
     part: int
+    fresh: bool = False  # whole days without any featurized request before this run
 
 
 def compute_features(
@@ -103,16 +124,30 @@ def compute_features(
     with transaction(con):
         totals_built = ensure_totals(con)
     with _timed(stats, "pending"):
-        day_counts = _pending_days(con, since, until)
+        day_counts, fresh_days = _pending_days(con, since, until)
+        # model_first_seen is brought up to date before any partial is written (pivot flags)
+        with transaction(con):
+            _mark_dirty(con, refresh_model_first_seen(con))
+            if totals_built:
+                _mark_dirty(con, _days_without_capability_partials(con))
     stats.new_requests = sum(day_counts.values())
-    batches = _plan_batches(day_counts, config.batch_rows)
+    batches = _plan_batches(
+        day_counts, config.batch_rows, fresh_days if config.fuse_new_days else set()
+    )
     stats.batches = len(batches)
-    with _timed(stats, "request_features"):
+    with _timed(stats, "request_features"), _Background(con, batches, (since, until), stats) as bg:
         for batch in _progress(batches, progress, "featurizing requests"):
+            frame = bg.next_frame()
             with transaction(con):
-                _featurize_batch(con, batch, config, stats, (since, until))
+                fresh = _featurize_batch(con, batch, frame, config, stats)
+            if fresh is not None:
+                bg.write_partials(*fresh)
+                stats.days_recomputed += len(fresh[1])
+        with _timed(stats, "partials_wait"):
+            bg.finish()
     with _timed(stats, "day_partials"):
-        stats.days_recomputed = _recompute_dirty_days(con, config, progress, totals_built)
+        _merge_new_days(con, config)
+        stats.days_recomputed += _recompute_dirty_days(con, config, progress)
     stale = con.execute(
         "SELECT (SELECT count(*) FROM feature_dirty_days WHERE day IS NULL)"
         " + (SELECT count(*) FROM feature_dirty_accounts)"
@@ -129,19 +164,14 @@ def compute_features(
 
 
 def _recompute_dirty_days(
-    con: duckdb.DuckDBPyConnection, config: FeatureConfig, progress: bool, legacy_check: bool
+    con: duckdb.DuckDBPyConnection, config: FeatureConfig, progress: bool
 ) -> int:
     """Rewrite the partials of every dirty day, chunk by chunk; return the number of days.
 
-    With `legacy_check` (the running totals were just built: a new store, or one written
-    before them), days whose partials predate the capability rows are rewritten too; stores
-    that already had totals were written with those rows, so the scan of every attribute row
-    that finds such days is skipped.
+    Dirty days are those with requests featurized outside a fresh batch, those whose
+    model-pivot flags moved, and (when the running totals were just built: a new store, or
+    one written before them) those whose partials predate the capability rows.
     """
-    with transaction(con):
-        _mark_dirty(con, refresh_model_first_seen(con))
-        if legacy_check:
-            _mark_dirty(con, _days_without_capability_partials(con))
     rows = con.execute(
         "SELECT DISTINCT day FROM feature_dirty_days WHERE day IS NOT NULL ORDER BY day"
     ).fetchall()
@@ -157,10 +187,19 @@ def _recompute_dirty_days(
     return len(touched)
 
 
+def _merge_new_days(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+    """Fold the queued new days' attribute rows into the running totals, chunk by chunk."""
+    rows = con.execute("SELECT DISTINCT day FROM feature_unmerged_days ORDER BY day").fetchall()
+    for days in _chunk_days(con, [row[0] for row in rows], config.partial_rows):
+        with transaction(con):
+            merge_new_days(con, days)
+
+
 def _pending_days(
     con: duckdb.DuckDBPyConnection, since: datetime | None, until: datetime | None
-) -> dict[date, int]:
-    """Count the requests not yet featurized per UTC day (in [since, until)).
+) -> tuple[dict[date, int], set[date]]:
+    """Count the requests not yet featurized per UTC day (in [since, until)); also the days
+    without any featurized request (fresh).
 
     Days whose request count equals their featurized count are complete (features are only
     ever added for stored requests), so only the other days are anti-joined by request_id.
@@ -180,9 +219,11 @@ def _pending_days(
         WHERE s.n > coalesce(f.n, 0) ORDER BY s.day
     """
     pending: dict[date, int] = {}
+    fresh: set[date] = set()
     for day, stored, featurized in con.execute(counts, window).fetchall():
         if featurized == 0:
             pending[day] = int(stored)
+            fresh.add(day)
             continue
         row = con.execute(
             f"SELECT count(*) FROM ({_PENDING_ROWS})",
@@ -190,7 +231,7 @@ def _pending_days(
         ).fetchall()
         if row[0][0]:
             pending[day] = int(row[0][0])
-    return pending
+    return pending, fresh
 
 
 def _day_range(first: date, last: date) -> dict[str, object]:
@@ -202,26 +243,36 @@ def _day_range(first: date, last: date) -> dict[str, object]:
     }
 
 
-def _plan_batches(day_counts: dict[date, int], batch_rows: int) -> list[_Batch]:
-    """Runs of consecutive small days up to `batch_rows`; a bigger day split by hash bucket."""
+def _plan_batches(
+    day_counts: dict[date, int], batch_rows: int, fresh_days: set[date]
+) -> list[_Batch]:
+    """Runs of consecutive small days up to `batch_rows`; a bigger day split by hash bucket.
+
+    A run holds only days in `fresh_days` (a fresh run) or only days not in it; a split day is
+    never fresh (its partials need all its parts).
+    """
     batches: list[_Batch] = []
     run: list[date] = []
     run_rows = 0
+
+    def close() -> None:
+        batches.append(_Batch(run[0], run[-1], 1, 0, run[0] in fresh_days))
+
     for day, count in sorted(day_counts.items()):
         if count > batch_rows:
             if run:
-                batches.append(_Batch(run[0], run[-1], 1, 0))
+                close()
                 run, run_rows = [], 0
             parts = min(_HASH_BUCKETS, -(-count // batch_rows))
             batches.extend(_Batch(day, day, parts, part) for part in range(parts))
             continue
-        if run and run_rows + count > batch_rows:
-            batches.append(_Batch(run[0], run[-1], 1, 0))
+        if run and (run_rows + count > batch_rows or (day in fresh_days) != (run[0] in fresh_days)):
+            close()
             run, run_rows = [], 0
         run.append(day)
         run_rows += count
     if run:
-        batches.append(_Batch(run[0], run[-1], 1, 0))
+        close()
     return batches
 
 
@@ -238,7 +289,7 @@ WHERE r."timestamp" >= $low AND r."timestamp" < $high
   )
 """
 
-_BATCH_ROWS = f"""
+_BATCH_ROWS = """
 SELECT r.request_id, r.account_id, r."timestamp", CAST(timezone('UTC', r."timestamp") AS DATE) AS day,
        -- strlen (bytes, O(1)) bounds length (characters, a UTF-8 scan): most texts skip the scan
        CASE WHEN strlen(r.prompt) > $head + $tail AND length(r.prompt) > $head + $tail
@@ -247,21 +298,123 @@ SELECT r.request_id, r.account_id, r."timestamp", CAST(timezone('UTC', r."timest
             THEN left(r.system_prompt, $head) || chr(10) || right(r.system_prompt, $tail)
             ELSE r.system_prompt END AS system_prompt,
        CAST(r.tools AS VARCHAR) AS tools,
-       coalesce(CAST(r.tools AS VARCHAR) NOT IN ('[]', '{{}}', 'null', ''), false) AS has_tools
-FROM ({_PENDING_ROWS}) r
+       coalesce(CAST(r.tools AS VARCHAR) NOT IN ('[]', '{}', 'null', ''), false) AS has_tools
+       {request_columns}
+FROM (""" + _PENDING_ROWS + """) r
 """
+_FRESH_BATCH_ROWS = _BATCH_ROWS.replace(
+    "{request_columns}", "".join(f", r.{name}" for name in DAY_REQUEST_COLUMNS)
+)
+_BATCH_ROWS = _BATCH_ROWS.replace("{request_columns}", "")
 
 
-def _featurize_batch(
+class _Background:
+    """A second cursor on its own thread: reads the next batch and writes fresh days' partials
+    while the main thread does the text work of the current batch.
+
+    The text work is mostly single-threaded Python and numpy; DuckDB releases the GIL, so its
+    reads and partial writes run on the other core meanwhile. Tasks run one at a time in the
+    order submitted. A read sees committed rows only: a batch's anti-join needs the features of
+    its own days (or hash part), which no earlier batch of the run writes. A fresh batch's
+    partials are written in their own transaction after the batch committed (with its days
+    queued as dirty): a run killed in between leaves the days queued for the general path.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batches: Sequence[_Batch],
+        window: tuple[datetime | None, datetime | None],
+        stats: FeatureRunStats,
+    ) -> None:
+        self._batches = list(batches)
+        self._window = window
+        self._con = con
+        self._stats = stats
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._read: Future[pl.DataFrame] | None = None
+        self._writes: list[Future[None]] = []
+        self._next = 0
+
+    def __enter__(self) -> _Background:
+        if self._batches:
+            self._cursor = self._con.cursor()
+            self._cursor.execute("SET TimeZone = 'UTC'")  # as `store.connect` pins the session
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dg-features")
+            self._submit_read()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            if self._read is not None:
+                self._read.cancel()
+            self._pool.shutdown(wait=True, cancel_futures=True)  # queued writes stay dirty days
+        if self._cursor is not None:
+            self._cursor.close()
+
+    def next_frame(self) -> pl.DataFrame:
+        """The frame of the next batch (in the order given); queues the read of the one after."""
+        if self._read is None:
+            raise IndexError("no batch left to read")
+        frame = self._read.result()
+        self._read = None
+        self._submit_read()
+        self._check_writes()
+        return frame
+
+    def write_partials(self, rows: pl.DataFrame, days: list[date]) -> None:
+        """Queue the partials of fresh `days` (committed, queued as dirty) from their rows."""
+        assert self._pool is not None and self._cursor is not None
+        self._writes.append(self._pool.submit(self._write, self._cursor, rows, days))
+
+    def finish(self) -> None:
+        """Wait for every queued write; raise the first failure."""
+        for future in self._writes:
+            future.result()
+        self._writes = []
+
+    def _check_writes(self) -> None:
+        for future in [f for f in self._writes if f.done()]:
+            future.result()
+            self._writes.remove(future)
+
+    def _write(
+        self, cursor: duckdb.DuckDBPyConnection, rows: pl.DataFrame, days: list[date]
+    ) -> None:
+        started = time.perf_counter()
+        try:
+            with transaction(cursor):
+                write_new_day_partials(cursor, rows, days)
+                # written from the current model_first_seen: a pivot move queued for them is done
+                cursor.execute("DELETE FROM feature_dirty_days WHERE list_contains(?, day)", [days])
+                _mark_dirty(cursor, [None])
+        except duckdb.TransactionException:
+            # a write conflict with the main connection: the days stay queued as dirty and the
+            # general path rewrites them after the batches
+            _log.warning("partials of %s left to the general path after a write conflict", days)
+        seconds = self._stats.seconds
+        seconds["new_day_partials"] = seconds.get("new_day_partials", 0.0) + (
+            time.perf_counter() - started
+        )
+
+    def _submit_read(self) -> None:
+        if self._next < len(self._batches) and self._pool is not None and self._cursor is not None:
+            batch = self._batches[self._next]
+            self._next += 1
+            self._read = self._pool.submit(_read_batch, self._cursor, batch, self._window)
+
+
+def _read_batch(
     con: duckdb.DuckDBPyConnection,
     batch: _Batch,
-    config: FeatureConfig,
-    stats: FeatureRunStats,
     window: tuple[datetime | None, datetime | None],
-) -> None:
+) -> pl.DataFrame:
+    """The pending requests of a batch, prompts clipped (plus the request columns of the
+    partials when the batch is fresh)."""
     frame = pl.from_arrow(
         con.sql(
-            _BATCH_ROWS,
+            _FRESH_BATCH_ROWS if batch.fresh else _BATCH_ROWS,
             params={
                 "head": TEXT_HEAD_CHARS,
                 "tail": TEXT_TAIL_CHARS,
@@ -275,8 +428,20 @@ def _featurize_batch(
         ).to_arrow_table()
     )
     assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _featurize_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: _Batch,
+    frame: pl.DataFrame,
+    config: FeatureConfig,
+    stats: FeatureRunStats,
+) -> tuple[pl.DataFrame, list[date]] | None:
+    """Featurize a batch and queue its days as dirty; for a fresh batch, return the rows and
+    days its partials are to be written from."""
     if frame.height == 0:
-        return
+        return None
     prompts = distinct_texts(frame.get_column("prompt"))
     systems = distinct_texts(frame.get_column("system_prompt"))
     with _timed(stats, "templates"):
@@ -296,17 +461,17 @@ def _featurize_batch(
         labels = frame.select("request_id").join(
             labels, on="request_id", how="left", maintain_order="left"
         ).drop("request_id")
+    combined = pl.concat(
+        [
+            frame.select("request_id", "account_id", "timestamp", "day", "has_tools"),
+            prompt_fps.rows[prompts.index],
+            system_fps[0][systems.index],
+            labels,
+        ],
+        how="horizontal",
+    )
     rows = (
-        pl.concat(
-            [
-                frame.select("request_id", "account_id", "timestamp", "day", "has_tools"),
-                prompt_fps.rows[prompts.index],
-                system_fps[0][systems.index],
-                labels,
-            ],
-            how="horizontal",
-        )
-        .select(
+        combined.select(
             "request_id",
             "account_id",
             "timestamp",
@@ -328,7 +493,11 @@ def _featurize_batch(
         con.execute("INSERT INTO request_features SELECT * FROM _dg_request_features")
     finally:
         con.unregister("_dg_request_features")
-    _mark_dirty(con, rows.get_column("day").unique().to_list())
+    days = sorted(rows.get_column("day").unique().to_list())
+    _mark_dirty(con, days)
+    if not batch.fresh:
+        return None
+    return pl.concat([combined, frame.select(DAY_REQUEST_COLUMNS)], how="horizontal"), days
 
 
 def _system_fingerprints(

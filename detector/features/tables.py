@@ -112,6 +112,7 @@ ALL_TABLES = (
     "fingerprint_totals",
     "feature_dirty_accounts",
     "feature_dirty_fingerprints",
+    "feature_unmerged_days",
     "account_features_base",
 )
 

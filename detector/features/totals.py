@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS fingerprint_totals (
 -- fingerprints whose account reach changed (their accounts' sharing columns move).
 CREATE TABLE IF NOT EXISTS feature_dirty_accounts (account_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS feature_dirty_fingerprints (kind VARCHAR NOT NULL, value VARCHAR NOT NULL);
+-- New days whose partials are written but whose attribute rows are not yet in the totals.
+CREATE TABLE IF NOT EXISTS feature_unmerged_days (day DATE NOT NULL);
 """
 
 FINGERPRINT_KINDS = ("template", "system_fp")
@@ -136,6 +138,7 @@ def rebuild_totals(con: duckdb.DuckDBPyConnection) -> None:
         " WHERE kind IN ('template', 'system_fp') GROUP BY kind, value"
     )
     con.execute("DELETE FROM feature_dirty_fingerprints")
+    con.execute("DELETE FROM feature_unmerged_days")  # their rows are in the totals now
     con.execute(
         "INSERT INTO feature_dirty_accounts SELECT DISTINCT account_id FROM account_daily_features"
     )

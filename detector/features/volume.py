@@ -1,6 +1,8 @@
 """Query-volume partials per (account, UTC day), recomputed only for the days new requests touch.
 
-Everything here is DuckDB SQL over `request_features` joined to `requests`: counts, tokens,
+Everything here is DuckDB SQL over `request_features` joined to `requests` (or, for days that had
+no features before, over the featurizing batch's own rows, which carry the request columns: no
+second read of `requests` and no join): counts, tokens,
 status codes, per-minute peaks, hour histogram, within-day inter-arrival gap moments and the
 distinct infrastructure values an account used each day, its requests per capability and its
 CoT-eliciting requests (`account_day_attributes`). The
@@ -17,6 +19,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
+import polars as pl
+import pyarrow as pa
 
 from detector.features.cot import COT_SHARE_THRESHOLD
 from detector.features.totals import apply_day_delta
@@ -38,6 +42,27 @@ FROM request_features f
 JOIN _dg_days d ON f.day = d.day
 JOIN requests r ON r.request_id = f.request_id AND r."timestamp" >= $low AND r."timestamp" < $high
 LEFT JOIN model_first_seen m ON m.model = r.model
+"""
+
+# The columns `_DAY_ROWS` takes from `requests`; a batch of new days reads them with its prompts.
+DAY_REQUEST_COLUMNS = (
+    "api_key_id", "org_id", "input_tokens", "output_tokens", "status_code",
+    "client_ip", "ip_prefix", "asn", "user_agent", "network_class", "model",
+)
+
+# The same rows as `_DAY_ROWS`, from a registered frame `_dg_batch_rows` holding the
+# request_features columns and DAY_REQUEST_COLUMNS of every request of the days.
+_BATCH_DAY_ROWS = """
+CREATE OR REPLACE TEMP TABLE _dg_day_rows AS
+SELECT f.account_id, f.day, f."timestamp" AS ts, f.template_fp, f.system_fp, f.has_tools, f.cot_score,
+       f.capability,
+       f.api_key_id, f.org_id, f.input_tokens, f.output_tokens, f.status_code,
+       f.client_ip, f.ip_prefix, f.asn, f.user_agent, f.network_class, f.model,
+       hour(timezone('UTC', f."timestamp")) AS hour_of_day,
+       date_trunc('minute', timezone('UTC', f."timestamp")) AS minute,
+       coalesce(m.first_seen >= $new_after AND f."timestamp" < m.first_seen + $window, false) AS is_pivot
+FROM _dg_batch_rows f
+LEFT JOIN model_first_seen m ON m.model = f.model
 """
 
 _ACCOUNT_DAYS = """
@@ -169,14 +194,12 @@ def recompute_day_partials(con: duckdb.DuckDBPyConnection, days: list[date]) -> 
     """
     if not days:
         return 0
-    con.execute("CREATE OR REPLACE TEMP TABLE _dg_days (day DATE)")
-    con.executemany("INSERT INTO _dg_days VALUES (?)", [[day] for day in days])
-    threshold = new_model_threshold(con)
+    _register_days(con, days)
     low = datetime.combine(min(days), datetime.min.time(), tzinfo=UTC)
     high = datetime.combine(max(days) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     con.execute(
         _DAY_ROWS,
-        {"new_after": threshold, "window": PIVOT_WINDOW, "low": low, "high": high},
+        {"new_after": new_model_threshold(con), "window": PIVOT_WINDOW, "low": low, "high": high},
     )
     # the old rows of these days, for the running totals and the queue of accounts to refresh
     con.execute(
@@ -191,16 +214,82 @@ def recompute_day_partials(con: duckdb.DuckDBPyConnection, days: list[date]) -> 
     )
     for table in _PARTIAL_TABLES:
         con.execute(f"DELETE FROM {table} WHERE day IN (SELECT day FROM _dg_days)")
+    old = con.execute("SELECT count(*) FROM _dg_old_attributes").fetchall()[0][0]
+    return _write_partials(con, new_days=old == 0, one_day=len(days) == 1)
+
+
+def write_new_day_partials(
+    con: duckdb.DuckDBPyConnection, rows: pl.DataFrame | pa.Table, days: list[date]
+) -> int:
+    """Write the partials of `days`, which had no featurized request before, from their rows.
+
+    `rows` holds every request of those days now being featurized: the `request_features`
+    columns plus DAY_REQUEST_COLUMNS. Gives the same partials as `recompute_day_partials`
+    once the rows are in `request_features`, without reading them back or joining `requests`.
+    `model_first_seen` must be up to date. Call inside the transaction that inserts the rows.
+    """
+    if not days:
+        return 0
+    _register_days(con, days)
+    for table in _PARTIAL_TABLES:  # nothing to delete for new days, unless the store is odd
+        con.execute(f"DELETE FROM {table} WHERE day IN (SELECT day FROM _dg_days)")
+    con.register("_dg_batch_rows", rows)
+    try:
+        con.execute(
+            _BATCH_DAY_ROWS, {"new_after": new_model_threshold(con), "window": PIVOT_WINDOW}
+        )
+    finally:
+        con.unregister("_dg_batch_rows")
+    # The merge into the running totals costs a pass over them: it is done for many new days
+    # at once (`merge_new_days`), the days are queued until then.
+    con.executemany("INSERT INTO feature_unmerged_days VALUES (?)", [[day] for day in days])
+    return _write_partials(con, new_days=None, one_day=len(days) == 1)
+
+
+def merge_new_days(con: duckdb.DuckDBPyConnection, days: list[date]) -> None:
+    """Merge the attribute rows of `days` (queued by `write_new_day_partials`) into the totals.
+
+    Call inside a transaction, before any of these days is recomputed.
+    """
+    if not days:
+        return
+    _register_days(con, days)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _dg_new_attributes AS SELECT * FROM account_day_attributes"
+        " WHERE day BETWEEN $first AND $last AND day IN (SELECT day FROM _dg_days)",
+        {"first": min(days), "last": max(days)},
+    )
+    apply_day_delta(con, new_days=True, one_day=len(days) == 1)
+    con.execute("DELETE FROM feature_unmerged_days WHERE day IN (SELECT day FROM _dg_days)")
+    con.execute("DROP TABLE _dg_new_attributes")
+    con.execute("DROP TABLE _dg_days")
+
+
+def _register_days(con: duckdb.DuckDBPyConnection, days: list[date]) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE _dg_days (day DATE)")
+    con.executemany("INSERT INTO _dg_days VALUES (?)", [[day] for day in days])
+
+
+def _write_partials(
+    con: duckdb.DuckDBPyConnection, *, new_days: bool | None, one_day: bool
+) -> int:
+    """Insert the partials of the rows in `_dg_day_rows` and merge them into the running totals.
+
+    With `new_days`, the days had no attribute rows before; with False `_dg_old_attributes`
+    holds them (see `detector.features.totals.apply_day_delta`); with None the merge is left
+    to `merge_new_days`.
+    """
     con.execute(_ACCOUNT_DAYS)
     con.execute(_ACCOUNT_DAY_ATTRIBUTES, {"cot_threshold": COT_SHARE_THRESHOLD})
     con.execute("INSERT INTO account_day_attributes SELECT * FROM _dg_new_attributes")
     con.execute(_KEY_DAYS)
     con.execute("INSERT INTO feature_dirty_accounts SELECT DISTINCT account_id FROM _dg_day_rows")
-    old = con.execute("SELECT count(*) FROM _dg_old_attributes").fetchall()[0][0]
-    apply_day_delta(con, new_days=old == 0, one_day=len(days) == 1)
+    if new_days is not None:
+        apply_day_delta(con, new_days=new_days, one_day=one_day)
     row = con.execute("SELECT count(*) FROM _dg_day_rows").fetchall()[0]
-    for table in ("_dg_day_rows", "_dg_days", "_dg_new_attributes", "_dg_old_attributes"):
+    for table in ("_dg_day_rows", "_dg_days", "_dg_new_attributes"):
         con.execute(f"DROP TABLE {table}")
+    con.execute("DROP TABLE IF EXISTS _dg_old_attributes")
     return int(row[0]) if row else 0
 
 

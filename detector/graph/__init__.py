@@ -5,7 +5,8 @@ do not cover the store, `requests` and `request_features`) and `account_features
 rewrites `account_attributes`, `account_edges`, `clusters` and `cluster_features`, over the
 look-back window of `GraphParams.lookback_days`. Per-day activity sketches kept in the store
 (`graph_minute_sketches`, `graph_minute_loads`, `graph_hosting_days`, `graph_sketch_days`) are
-redone only for days with new requests.
+redone only for days with new requests; when nothing the build reads has changed since the
+last one (`detector.graph.inputs`), the four tables are kept as they are.
 """
 
 from detector.graph.build import GraphStats, build_graph, ensure_graph_tables

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from detector.graph.params import GraphParams
 from detector.graph.similarity import signature_bins, signatures
-from detector.graph.sql import scalar, table_exists
+from detector.graph.sql import define_utc_day, scalar, table_exists
 from detector.graph.window import GraphWindow
 
 SKETCHES_TABLE = "graph_minute_sketches"
@@ -78,7 +78,8 @@ def refresh_sketches(
 
     Days before the window are dropped; days whose request count differs from the count
     they were sketched from (new or grown days) are sketched again from `requests`. Returns
-    (days sketched now, days reused).
+    (days sketched now, days reused), and leaves temp table `graph_day_counts(day, requests)`,
+    the window's request count per UTC day.
     """
     key = params.sketch_key()
     bins = signature_bins(params.minhash_hashes, params.minhash_band_rows)
@@ -87,10 +88,11 @@ def refresh_sketches(
         drop_sketches(con)
         con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?)", [SKETCH_KEY, key])
     _create_tables(con, bins)
+    define_utc_day(con)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_day_counts AS
-        SELECT CAST("timestamp" AS DATE) AS day, count(*) AS requests
+        SELECT graph_utc_day("timestamp") AS day, count(*) AS requests
         FROM requests WHERE "timestamp" >= ? GROUP BY ALL
         """,
         [window.start],
@@ -117,7 +119,6 @@ def refresh_sketches(
     )
     reused = int(scalar(con, "SELECT count(*) FROM graph_day_counts")) - stale
     con.execute("DROP TABLE graph_stale_days")
-    con.execute("DROP TABLE graph_day_counts")
     return stale, reused
 
 
@@ -126,11 +127,11 @@ def _sketch_days(con: duckdb.DuckDBPyConnection, params: GraphParams, bins: int)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_new_buckets AS
-        SELECT account_id, CAST("timestamp" AS DATE) AS day,
+        SELECT account_id, graph_utc_day("timestamp") AS day,
                CAST(floor(epoch("timestamp") / ?) AS BIGINT) AS item
         FROM requests
         WHERE "timestamp" >= (SELECT CAST(min(day) AS TIMESTAMPTZ) FROM graph_stale_days)
-          AND CAST("timestamp" AS DATE) IN (SELECT day FROM graph_stale_days)
+          AND graph_utc_day("timestamp") IN (SELECT day FROM graph_stale_days)
         GROUP BY ALL
         """,
         [params.bucket_seconds],
@@ -141,10 +142,10 @@ def _sketch_days(con: duckdb.DuckDBPyConnection, params: GraphParams, bins: int)
     con.execute(
         f"""
         INSERT INTO {HOSTING_TABLE}
-        SELECT CAST("timestamp" AS DATE) AS day, client_ip, min(asn)
+        SELECT graph_utc_day("timestamp") AS day, client_ip, min(asn)
         FROM requests
         WHERE "timestamp" >= (SELECT CAST(min(day) AS TIMESTAMPTZ) FROM graph_stale_days)
-          AND CAST("timestamp" AS DATE) IN (SELECT day FROM graph_stale_days)
+          AND graph_utc_day("timestamp") IN (SELECT day FROM graph_stale_days)
           AND network_class IN (SELECT unnest(?::VARCHAR[])) AND asn IS NOT NULL
           AND client_ip IS NOT NULL
         GROUP BY ALL

@@ -16,7 +16,7 @@ import yaml
 from detector.errors import DistillguardError
 from detector.graph.activity_sketches import write_window_hosting_ips
 from detector.graph.params import GraphParams
-from detector.graph.sql import table_columns, table_exists
+from detector.graph.sql import define_utc_day, table_columns, table_exists
 from detector.graph.window import GraphWindow
 from detector.paths import rules_dir
 
@@ -88,6 +88,54 @@ def _fill_public_domains(con: duckdb.DuckDBPyConnection, params: GraphParams) ->
     con.executemany("INSERT INTO graph_public_domains VALUES (?)", [[d] for d in sorted(public)])
 
 
+# The kinds of `account_day_attributes` the graph reads (a code constant, not user input).
+_REQUEST_KINDS = "('ip', 'prefix', 'user_agent', 'template', 'system_fp')"
+
+
+def _values_from_running_totals(con: duckdb.DuckDBPyConnection, window: GraphWindow) -> bool:
+    """Fill temp table `graph_account_values(account_id, kind, value, requests)` from the
+    feature stage's all-time `account_value_totals` when they equal the window's sums, which
+    saves grouping every per-day row again; returns False (nothing written) otherwise.
+
+    They do when no stored day precedes the window (the store is younger than the look-back)
+    and the totals account for every per-day row of the kinds read: per kind, the same number
+    of (account, value, day) rows and requests.
+    """
+    if not {"account_id", "kind", "value", "requests", "days"} <= table_columns(
+        con, "account_value_totals"
+    ):
+        return False
+    earliest = con.execute("SELECT min(day) FROM account_daily_features").fetchall()[0][0]
+    if earliest is None or earliest < window.start_day:
+        return False
+    per_day = con.execute(
+        f"""
+        SELECT kind, count(*), sum(requests) FROM account_day_attributes
+        WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> ''
+        GROUP BY kind ORDER BY kind
+        """
+    ).fetchall()
+    totals = con.execute(
+        f"""
+        SELECT kind, sum(days), sum(requests) FROM account_value_totals
+        WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> '' AND days > 0
+        GROUP BY kind ORDER BY kind
+        """
+    ).fetchall()
+    if [tuple(int(x) if i else x for i, x in enumerate(r)) for r in per_day] != [
+        tuple(int(x) if i else x for i, x in enumerate(r)) for r in totals
+    ]:
+        return False
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE graph_account_values AS
+        SELECT account_id, kind, value, requests FROM account_value_totals
+        WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> '' AND days > 0
+        """
+    )
+    return True
+
+
 def _from_feature_tables(con: duckdb.DuckDBPyConnection, window: GraphWindow) -> None:
     """Request-level attributes, home prefixes and per-day volume of the window from the
     feature stage's `account_day_attributes` / `account_daily_features`; the hosting addresses
@@ -102,17 +150,17 @@ def _from_feature_tables(con: duckdb.DuckDBPyConnection, window: GraphWindow) ->
         """,
         [window.start_day],
     )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE graph_account_values AS
-        SELECT account_id, kind, value, sum(requests) AS requests
-        FROM account_day_attributes
-        WHERE kind IN ('ip', 'prefix', 'user_agent', 'template', 'system_fp')
-          AND value IS NOT NULL AND value <> '' AND day >= ?
-        GROUP BY ALL
-        """,
-        [window.start_day],
-    )
+    if not _values_from_running_totals(con, window):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE graph_account_values AS
+            SELECT account_id, kind, value, sum(requests) AS requests
+            FROM account_day_attributes
+            WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> '' AND day >= ?
+            GROUP BY ALL
+            """,
+            [window.start_day],
+        )
     write_window_hosting_ips(con, window)
     con.execute(
         """
@@ -153,12 +201,13 @@ def _from_requests(
 ) -> None:
     """The same tables as `_from_feature_tables`, from one grouped pass over the window's
     `requests` (and `request_features`)."""
+    define_utc_day(con)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_request_combos AS
         SELECT account_id, client_ip, ip_prefix, user_agent,
                CASE WHEN network_class IN (SELECT unnest(?::VARCHAR[])) THEN asn END AS hosting_asn,
-               CAST("timestamp" AS DATE) AS day,
+               graph_utc_day("timestamp") AS day,
                count(*) AS requests,
                count(*) FILTER (WHERE network_class IN (SELECT unnest(?::VARCHAR[])))
                    AS hosting_requests,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -16,13 +18,14 @@ from detector.graph.attributes import (
 from detector.graph.cluster_features import CLUSTER_FEATURES_DDL, write_cluster_features
 from detector.graph.communities import CLUSTERS_DDL, write_clusters
 from detector.graph.edges import ACCOUNT_EDGES_DDL, write_account_edges
+from detector.graph.inputs import input_fingerprint, remember_build, unchanged_build
 from detector.graph.params import GraphParams
 from detector.graph.sql import scalar
 from detector.graph.synchrony import compute_synchrony
 from detector.graph.template_sets import compute_template_similarity
 from detector.graph.vertices import write_vertices
 from detector.graph.weighting import write_weighted_attributes
-from detector.graph.window import graph_window
+from detector.graph.window import GraphWindow, graph_window
 from detector.store import transaction
 
 
@@ -47,6 +50,7 @@ class GraphStats:
     days_sketched: int = 0  # days whose activity was sketched in this run
     days_reused: int = 0  # days whose stored activity sketches were read back
     seconds: dict[str, float] = field(default_factory=dict)
+    unchanged: bool = False  # same inputs as the last build: its tables were kept as they are
 
 
 def ensure_graph_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -70,8 +74,10 @@ def build_graph(
 
     The accounts' daily activity sketches are kept in the store between runs and only the
     days with new requests are sketched again; `full` sketches the whole window again (the
-    result is the same). Idempotent: the same store gives the same rows. Everything is
-    replaced in one transaction, so a failed run leaves the previous graph in place.
+    result is the same). Idempotent: the same store gives the same rows. When nothing the
+    build reads changed since the last one (`inputs.input_fingerprint`), the tables are kept
+    as they are (`GraphStats.unchanged`); `full` always rebuilds. Everything is replaced in
+    one transaction, so a failed run leaves the previous graph in place.
     """
     params = params or GraphParams()
     ensure_graph_tables(con)
@@ -86,55 +92,104 @@ def build_graph(
 
     with transaction(con):
         window = graph_window(con, params)
-        used_feature_tables = feature_tables_cover_requests(con)
-        write_vertices(con, window, from_feature_tables=used_feature_tables)
         days_sketched, days_reused = refresh_sketches(con, params, window, full=full)
         lap("activity_sketches")
-        used_templates = collect_raw_attributes(
-            con, params, window, use_partials=used_feature_tables
-        )
-        lap("attributes")
-        write_weighted_attributes(con, params)
-        con.execute("DROP TABLE graph_raw_attributes")
-        con.execute("DROP TABLE graph_account_home")
-        lap("weighting")
-        synchronized = compute_synchrony(con, params, window)
-        lap("synchrony")
-        template_linked = compute_template_similarity(con, params, has_templates=used_templates)
-        lap("template_sets")
-        candidates, edges = write_account_edges(con, params)
-        con.execute("DROP TABLE graph_sync_pairs")
-        con.execute("DROP TABLE graph_template_pairs")
-        lap("edges")
-        clusters = write_clusters(con, params)
-        lap("communities")
-        write_cluster_features(con, params, has_templates=used_templates)
-        con.execute("DROP TABLE graph_vertices")
-        con.execute("DROP TABLE graph_account_days")
-        con.execute("DROP TABLE graph_template_requests")
-        lap("cluster_features")
-
+        fingerprint = input_fingerprint(con, params, window, "graph_day_counts")
+        con.execute("DROP TABLE graph_day_counts")
+        kept = None if full else unchanged_build(con, fingerprint)
+        lap("inputs")
+        if kept is None:
+            built = _build_tables(con, params, window, lap)
+            stats = GraphStats(
+                **built, full_rebuild=full, days_sketched=days_sketched, days_reused=days_reused
+            )
+            remember_build(con, fingerprint, _recorded(stats))
+        else:
+            stats = GraphStats(
+                **{k: v for k, v in kept.items() if k in _RECORDED_FIELDS},
+                full_rebuild=False,
+                days_sketched=days_sketched,
+                days_reused=days_reused,
+                unchanged=True,
+            )
     seconds["total"] = round(sum(seconds.values()), 3)
-    return GraphStats(
-        accounts=_count(con, "SELECT count(*) FROM clusters"),
-        attribute_rows=_count(con, "SELECT count(*) FROM account_attributes"),
-        pruned_values=_count(
+    stats.seconds.update(seconds)
+    return stats
+
+
+# The statistics that describe the tables (kept with the input fingerprint), as opposed to
+# the work of one run (days sketched, seconds).
+_RECORDED_FIELDS = (
+    "accounts",
+    "attribute_rows",
+    "pruned_values",
+    "synchronized_pairs",
+    "template_linked_pairs",
+    "candidate_pairs",
+    "edges",
+    "clusters",
+    "multi_account_clusters",
+    "largest_cluster",
+    "used_templates",
+    "used_feature_tables",
+    "window",
+)
+
+
+def _recorded(stats: GraphStats) -> dict[str, Any]:
+    values = asdict(stats)
+    return {k: values[k] for k in _RECORDED_FIELDS}
+
+
+def _build_tables(
+    con: duckdb.DuckDBPyConnection,
+    params: GraphParams,
+    window: GraphWindow,
+    lap: Callable[[str], None],
+) -> dict[str, Any]:
+    """Rewrite the four graph tables from the window; the statistics of what they hold."""
+    used_feature_tables = feature_tables_cover_requests(con)
+    write_vertices(con, window, from_feature_tables=used_feature_tables)
+    lap("vertices")
+    used_templates = collect_raw_attributes(con, params, window, use_partials=used_feature_tables)
+    lap("attributes")
+    write_weighted_attributes(con, params)
+    con.execute("DROP TABLE graph_raw_attributes")
+    con.execute("DROP TABLE graph_account_home")
+    lap("weighting")
+    synchronized = compute_synchrony(con, params, window)
+    lap("synchrony")
+    template_linked = compute_template_similarity(con, params, has_templates=used_templates)
+    lap("template_sets")
+    candidates, edges = write_account_edges(con, params)
+    con.execute("DROP TABLE graph_sync_pairs")
+    con.execute("DROP TABLE graph_template_pairs")
+    lap("edges")
+    clusters = write_clusters(con, params)
+    lap("communities")
+    write_cluster_features(con, params, has_templates=used_templates)
+    con.execute("DROP TABLE graph_vertices")
+    con.execute("DROP TABLE graph_account_days")
+    con.execute("DROP TABLE graph_template_requests")
+    lap("cluster_features")
+    return {
+        "accounts": _count(con, "SELECT count(*) FROM clusters"),
+        "attribute_rows": _count(con, "SELECT count(*) FROM account_attributes"),
+        "pruned_values": _count(
             con,
             "SELECT count(*) FROM (SELECT DISTINCT attr_type, attr_value FROM account_attributes"
             " WHERE pruned AND accounts > 1)",
         ),
-        synchronized_pairs=synchronized,
-        template_linked_pairs=template_linked,
-        candidate_pairs=candidates,
-        edges=edges,
-        clusters=clusters,
-        multi_account_clusters=_count(con, "SELECT count(*) FROM cluster_features WHERE size > 1"),
-        largest_cluster=_count(con, "SELECT max(size) FROM cluster_features"),
-        used_templates=used_templates,
-        used_feature_tables=used_feature_tables,
-        window=window.describe(),
-        full_rebuild=full,
-        days_sketched=days_sketched,
-        days_reused=days_reused,
-        seconds=seconds,
-    )
+        "synchronized_pairs": synchronized,
+        "template_linked_pairs": template_linked,
+        "candidate_pairs": candidates,
+        "edges": edges,
+        "clusters": clusters,
+        "multi_account_clusters": _count(
+            con, "SELECT count(*) FROM cluster_features WHERE size > 1"
+        ),
+        "largest_cluster": _count(con, "SELECT max(size) FROM cluster_features"),
+        "used_templates": used_templates,
+        "used_feature_tables": used_feature_tables,
+        "window": window.describe(),
+    }

@@ -4,7 +4,8 @@ A proxy-run campaign tends to show many payment methods and sign-up bursts over 
 one template family and a narrow, high-value capability mix; a university shows one e-mail
 domain, residential NAT IPs, many user agents and diverse templates and capabilities. Columns
 whose source table is absent (`request_features`, `account_features`) are NULL. Ratios are
-rounded to 9 decimals so that parallel float sums give byte-identical re-runs.
+rounded to 9 decimals, and sums over several accounts are taken on integers (scaled), so that
+parallel plans give byte-identical re-runs.
 """
 
 from __future__ import annotations
@@ -84,18 +85,19 @@ def _attribute_counts_sql() -> str:
             SELECT c.cluster_id, {distinct},
                    count(DISTINCT CASE WHEN a.attr_type = 'payment' THEN a.account_id END)
                        AS accounts_with_payment
-            FROM account_attributes a JOIN clusters c USING (account_id)
-            JOIN members m USING (cluster_id)
-            WHERE m.size > 1
+            FROM account_attributes a
+            JOIN (SELECT c.account_id, c.cluster_id FROM clusters c
+                  JOIN members m USING (cluster_id) WHERE m.size > 1) c USING (account_id)
             GROUP BY c.cluster_id
             UNION ALL BY NAME
-            SELECT c.cluster_id, {plain},
-                   least(1, count(CASE WHEN a.attr_type = 'payment' THEN 1 END))
-                       AS accounts_with_payment
-            FROM account_attributes a JOIN clusters c USING (account_id)
+            SELECT c.cluster_id, p.* EXCLUDE (account_id)
+            FROM (SELECT a.account_id, {plain},
+                         least(1, count(CASE WHEN a.attr_type = 'payment' THEN 1 END))
+                             AS accounts_with_payment
+                  FROM account_attributes a GROUP BY a.account_id) p
+            JOIN clusters c USING (account_id)
             JOIN members m USING (cluster_id)
-            WHERE m.size = 1
-            GROUP BY c.cluster_id"""
+            WHERE m.size = 1"""
 
 
 def _capability_sql(con: duckdb.DuckDBPyConnection, request_columns: set[str]) -> str | None:
@@ -107,15 +109,21 @@ def _capability_sql(con: duckdb.DuckDBPyConnection, request_columns: set[str]) -
     )
     shares = sorted(c for c in account_columns if c.startswith("cap_") and c.endswith("_share"))
     if shares and {"account_id", "requests"} <= account_columns:
-        # column names come from the store's catalogue, quoted as identifiers
-        unpivot = " UNION ALL ".join(
-            f"""SELECT c.cluster_id, '{name}' AS capability,
-                       sum(a.requests * coalesce(a."{name}", 0)) AS n
-                FROM account_features a JOIN clusters c USING (account_id) GROUP BY ALL"""
-            for name in shares
-            if name.replace("_", "").isalnum()
+        # column names come from the store's catalogue, quoted as identifiers; one pass sums
+        # every capability per cluster, then the few sums per cluster are unpivoted
+        names = [name for name in shares if name.replace("_", "").isalnum()]
+        # in millionths of a request, summed as integers: the same total in any order
+        sums = ", ".join(
+            f'sum(CAST(round(a.requests * coalesce(a."{name}", 0) * 1e6) AS BIGINT)) AS "{name}"'
+            for name in names
         )
-        counts = f"SELECT * FROM ({unpivot}) WHERE n > 0"
+        per_cluster = f"""SELECT c.cluster_id, {sums}
+                          FROM account_features a JOIN clusters c USING (account_id)
+                          GROUP BY c.cluster_id"""
+        listed = ", ".join(f'"{name}"' for name in names)
+        counts = f"""SELECT cluster_id, capability, n
+                     FROM (UNPIVOT ({per_cluster}) ON {listed} INTO NAME capability VALUE n)
+                     WHERE n > 0"""
     elif {"account_id", "capability"} <= request_columns:
         counts = """SELECT c.cluster_id, f.capability, count(*) AS n
                     FROM request_features f JOIN clusters c USING (account_id)
@@ -123,13 +131,16 @@ def _capability_sql(con: duckdb.DuckDBPyConnection, request_columns: set[str]) -
     else:
         return None
     return f"""
-        SELECT cluster_id, -sum(n / total * log2(n / total)) AS capability_entropy
+        SELECT cluster_id,
+               -sum(CAST(round(n / total * log2(n / total) * 1e12) AS BIGINT)) / 1e12
+                   AS capability_entropy
         FROM (SELECT *, sum(n) OVER (PARTITION BY cluster_id) AS total FROM ({counts}))
         GROUP BY cluster_id"""
 
 
 # Template figures per cluster from `graph_template_requests` (requests per vertex and
 # template), on integer keys: overlap = 1 - distinct templates / sum of members' templates.
+# A single account's templates are distinct already: its figures need no grouping by template.
 _TEMPLATES_SQL = """
     SELECT any_value(k.cluster_id) AS cluster_id,
            1.0 - count(*) / sum(holders) AS template_overlap,
@@ -137,10 +148,19 @@ _TEMPLATES_SQL = """
            max(n) / sum(n) AS top_template_share
     FROM (SELECT c.cluster_index, t.value_key, count(*) AS holders, sum(t.n) AS n
           FROM graph_template_requests t JOIN graph_vertex_clusters c USING (vertex)
+          WHERE c.size > 1
           GROUP BY ALL) g
     JOIN (SELECT DISTINCT cluster_index, cluster_id FROM graph_vertex_clusters) k
       USING (cluster_index)
-    GROUP BY g.cluster_index"""
+    GROUP BY g.cluster_index
+    UNION ALL
+    SELECT any_value(c.cluster_id) AS cluster_id,
+           1.0 - count(*) / count(*) AS template_overlap,
+           count(*) / sum(t.n) AS template_diversity,
+           max(t.n) / sum(t.n) AS top_template_share
+    FROM graph_template_requests t JOIN graph_vertex_clusters c USING (vertex)
+    WHERE c.size = 1
+    GROUP BY t.vertex"""
 
 
 def _content_sql(con: duckdb.DuckDBPyConnection, *, has_templates: bool) -> str:
@@ -180,7 +200,8 @@ def _account_feature_sql(con: duckdb.DuckDBPyConnection) -> str:
     for name in ("cot_share", "high_value_share"):
         if name in columns:
             outputs.append(
-                f"sum({weight} * a.{name}) / nullif(sum(CASE WHEN a.{name} IS NOT NULL THEN {weight} END), 0) AS {name}"
+                f"sum(CAST(round({weight} * a.{name} * 1e12) AS HUGEINT)) / 1e12"
+                f" / nullif(sum(CASE WHEN a.{name} IS NOT NULL THEN {weight} END), 0) AS {name}"
             )
         else:
             outputs.append(f"NULL::DOUBLE AS {name}")
@@ -200,7 +221,8 @@ def write_cluster_features(
         """
         CREATE OR REPLACE TEMP TABLE graph_vertex_clusters AS
         SELECT v.vertex, c.cluster_id,
-               CAST(dense_rank() OVER (ORDER BY c.cluster_id) AS INTEGER) AS cluster_index
+               CAST(dense_rank() OVER (ORDER BY c.cluster_id) AS INTEGER) AS cluster_index,
+               count(*) OVER (PARTITION BY c.cluster_id) AS size
         FROM clusters c JOIN graph_vertices v USING (account_id)
         """
     )
@@ -211,8 +233,11 @@ def write_cluster_features(
         WITH members AS (
             SELECT cluster_id, count(*) AS size FROM clusters GROUP BY cluster_id
         ), internal AS (
-            SELECT ca.cluster_id, count(*) AS internal_edges, avg(e.score) AS mean_edge_score,
-                   avg(e.synchrony) AS synchrony
+            -- means of integer sums (scores are rounded to 9 decimals already): a float sum
+            -- depends on the order parallel threads add in, and could move the 9th decimal
+            SELECT ca.cluster_id, count(*) AS internal_edges,
+                   sum(CAST(round(e.score * 1e9) AS BIGINT)) / 1e9 / count(*) AS mean_edge_score,
+                   sum(CAST(round(e.synchrony * 1e12) AS BIGINT)) / 1e12 / count(*) AS synchrony
             FROM account_edges e
             JOIN clusters ca ON ca.account_id = e.account_a
             JOIN clusters cb ON cb.account_id = e.account_b AND cb.cluster_id = ca.cluster_id
@@ -254,13 +279,27 @@ def write_cluster_features(
                   FROM clusters c JOIN accounts a USING (account_id)
                   WHERE a.created_at IS NOT NULL GROUP BY ALL) p
             GROUP BY cluster_id
+        ), account_traffic AS (
+            -- one row per account and day: an account's active days are its row count
+            SELECT account_id, sum(requests) AS requests, sum(input_tokens) AS input_tokens,
+                   sum(output_tokens) AS output_tokens, sum(hosting_requests) AS hosting_requests,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+                   count(*) AS active_days
+            FROM graph_account_days GROUP BY account_id
+        ), shared_days AS (
+            -- days are counted once per cluster: only clusters of several accounts need it
+            SELECT c.cluster_id, count(DISTINCT d.day) AS active_days
+            FROM graph_account_days d JOIN clusters c USING (account_id)
+            SEMI JOIN members m ON m.cluster_id = c.cluster_id AND m.size > 1
+            GROUP BY c.cluster_id
         ), traffic AS (
             SELECT c.cluster_id, sum(d.requests) AS requests,
                    sum(d.input_tokens) AS input_tokens, sum(d.output_tokens) AS output_tokens,
                    sum(d.hosting_requests) / sum(d.requests) AS hosting_share,
                    min(d.first_seen) AS first_seen, max(d.last_seen) AS last_seen,
-                   count(DISTINCT d.day) AS active_days
-            FROM graph_account_days d JOIN clusters c USING (account_id)
+                   coalesce(any_value(s.active_days), sum(d.active_days)) AS active_days
+            FROM account_traffic d JOIN clusters c USING (account_id)
+            LEFT JOIN shared_days s USING (cluster_id)
             GROUP BY c.cluster_id
         ), content AS ({_content_sql(con, has_templates=has_templates)}
         ), account_level AS ({_account_feature_sql(con)})

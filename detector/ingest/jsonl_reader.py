@@ -1,7 +1,22 @@
 """JSON Lines (`.jsonl`, `.ndjson`, optionally gzip-compressed): one JSON object per line.
 
-Lines are split outside DuckDB (`detector.ingest.lines`) so each keeps its number and raw
-text; DuckDB then parses each line once, pulling every canonical field in one `json_extract`.
+Two ways in, both ending in the same canonical SQL (each line parsed once, every canonical field
+pulled by one `json_extract`):
+
+- `file_relation`, the one-statement path (as for Parquet): the ingest validates, enriches and
+  inserts the whole file with one `INSERT ... SELECT` on the store's connection. A survey pass
+  first reads the file's lines with DuckDB (one VARCHAR column of a strict `read_csv` whose
+  delimiter is a control byte that valid JSON never holds unescaped) to count the records,
+  collect the distinct IPs for enrichment and check that those lines account for every byte of
+  the file. The statement's numbered lines then come from the Python line splitter as an Arrow
+  stream (`Numbering.SPLITTER`, DuckDB runs the statement on every thread), or from the same
+  `read_csv` numbered by `WITH ORDINALITY` (`Numbering.ORDINALITY`: less CPU, one thread).
+- `batches` + `canonical`, the batch path: split lines validated batch by batch on a worker
+  connection, for every file the survey declines: a UTF-8 BOM, a leading `[`, carriage
+  returns (CRLF), raw control bytes, invalid UTF-8, a line over the record limit, bytes not
+  accounted for (e.g. a gzip file of several members).
+
+Stored rows, line numbers and quarantine rows are the same either way (tested row for row).
 """
 
 from __future__ import annotations
@@ -10,15 +25,18 @@ import functools
 import gzip
 import json
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
+import duckdb
 import pyarrow as pa
 
 from detector.ingest import lines
 from detector.ingest.lines import LINE_BATCH_SCHEMA, iter_lines
 from detector.ingest.readers import BATCH_VIEW, Batch, is_json_kind, literal, quoted
-from detector.ingest.schema import RAW_KEEP_BYTES, RecordSpec
+from detector.ingest.schema import MAX_RECORD_BYTES, RAW_KEEP_BYTES, RecordSpec
+from detector.ingest.validate import FileRelation
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -80,13 +98,182 @@ def _whole_file_array(table: pa.Table) -> pa.Table | None:
     return None
 
 
+BLANK_LINE = "left(raw, 1) IN (chr(10), chr(13), ' ', chr(9)) AND regexp_full_match(raw, '\\s*')"
+"""SQL: the line `raw` holds nothing but whitespace (skipped: not a record, but numbered)."""
+
+LINE_DELIMITER = "\x01"
+"""The `read_csv` delimiter: JSON escapes control bytes inside strings, so a raw one only occurs
+in a line that is not JSON, and the strict reader then fails (and the file goes the other way)."""
+
+HEAD_BYTES = 64 * 1024
+HEAD_LINES = 64
+BOM = b"\xef\xbb\xbf"
+
+
+def line_scan(compression: str) -> str:
+    """`read_csv` of the file `$path` as one VARCHAR column `raw` per line (newline not kept;
+    an empty line reads as NULL). Strict mode makes DuckDB fail on a carriage return, a raw
+    delimiter byte, invalid UTF-8 or a line of `MAX_RECORD_BYTES` or more (newline included,
+    the limit the line splitter applies) instead of reading such lines differently."""
+    return (
+        "read_csv($path, columns = {'raw': 'VARCHAR'}, header = false, auto_detect = false, "
+        f"delim = {literal(LINE_DELIMITER)}, quote = '', escape = '', new_line = '\\n', "
+        f"strict_mode = true, max_line_size = {MAX_RECORD_BYTES}, compression = {literal(compression)})"
+    )
+
+
+def _gzip_size_mod_2_32(path: Path) -> int:
+    """The uncompressed size modulo 2**32 that a gzip file's last member records (ISIZE)."""
+    with path.open("rb") as handle:
+        handle.seek(-4, 2)
+        return int.from_bytes(handle.read(4), "little")
+
+
+def head_allows_scan(head: bytes, whole_file: bool) -> bool:
+    """Whether the first decompressed bytes of a file let DuckDB read its lines: no UTF-8 BOM
+    (DuckDB drops it, the line splitter keeps it) and a first non-blank line that does not open
+    a JSON array (a pretty-printed array file gets its own single quarantine row)."""
+    if head.startswith(BOM):
+        return False
+    for line in head.split(b"\n")[:HEAD_LINES]:
+        stripped = line.strip(b" \t\r\n")
+        if stripped:
+            return not stripped.startswith(b"[")
+    return whole_file  # only blank lines seen: fine if that is the whole file
+
+
+def _head(path: Path) -> tuple[bytes, bool]:
+    """Up to `HEAD_BYTES` of the decompressed file, and whether that is all of it."""
+    stream, underlying = open_maybe_gzip(path)
+    with stream, underlying:
+        head = stream.read(HEAD_BYTES + 1)
+    return head[:HEAD_BYTES], len(head) <= HEAD_BYTES
+
+
+LINE_STREAM = "jsonl_lines"
+"""The view the one-statement path registers the line splitter's stream as."""
+
+STREAM_CHUNK_BYTES = 8 * 1024 * 1024
+"""Bytes the splitter reads at a time for that stream (each thread holds a chunk or two)."""
+
+STREAM_ROWS = 2048
+"""Lines per Arrow record batch of that stream: small, so every DuckDB thread gets work."""
+
+
+class Numbering(StrEnum):
+    """Who numbers the lines of the one-statement path."""
+
+    SPLITTER = "splitter"
+    """The Python line splitter streams numbered lines into the statement, which DuckDB then
+    runs on every thread."""
+    ORDINALITY = "ordinality"
+    """DuckDB reads and numbers the lines itself (`read_csv ... WITH ORDINALITY`): less CPU, but
+    `row_number() OVER ()` keeps the whole statement on one thread."""
+
+
 class JsonLinesReader:
-    """Reads JSON Lines, plain or gzip-compressed (detected by magic bytes)."""
+    """Reads JSON Lines, plain or gzip-compressed (detected by magic bytes).
+
+    `scan_in_duckdb=False` (or the class attribute set to False) keeps every file on the
+    batch path (`batches`, validated on a worker connection); `numbering` picks how the
+    one-statement path gets its line numbers."""
 
     format = "jsonl"
+    scan_in_duckdb = True
+    numbering = Numbering.SPLITTER
 
-    def __init__(self, chunk_bytes: int | None = None) -> None:
+    def __init__(
+        self, chunk_bytes: int | None = None, *, scan_in_duckdb: bool | None = None
+    ) -> None:
         self.chunk_bytes = chunk_bytes
+        if scan_in_duckdb is not None:
+            self.scan_in_duckdb = scan_in_duckdb
+
+    def file_relation(
+        self, con: duckdb.DuckDBPyConnection, path: Path, spec: RecordSpec
+    ) -> FileRelation | None:
+        """The whole file as the canonical relation for one statement, or None when the file
+        needs the batch path (see the module docstring). Runs the survey pass over DuckDB's own
+        line reader: records, distinct IPs, and the byte accounting that proves DuckDB saw the
+        lines the splitter sees (and tells whether the last one ends in a newline)."""
+        if not self.scan_in_duckdb:
+            return None
+        try:
+            head, whole_file = _head(path)
+            with path.open("rb") as handle:
+                compressed = handle.read(2) == GZIP_MAGIC
+        except (OSError, EOFError, gzip.BadGzipFile):
+            return None  # the line splitter reports it, with its reason
+        if not head_allows_scan(head, whole_file):
+            return None
+        compression = "gzip" if compressed else "none"
+        scan = line_scan(compression)
+        ip = literal(f"$.{spec.ip_field}")
+        # On a cursor of its own: a failed statement must not abort the file's transaction.
+        cursor = con.cursor()
+        try:
+            cursor.execute("SET enable_progress_bar = false")  # the ingest draws its own
+            survey = cursor.sql(
+                f"""
+                SELECT try(json_extract_string(raw, {ip})) AS ip, count(*) AS lines,
+                       count(*) FILTER (WHERE raw IS NOT NULL AND NOT ({BLANK_LINE})) AS records,
+                       coalesce(sum(strlen(raw)), 0) AS text_bytes
+                FROM {scan} GROUP BY ALL
+                """,
+                params={"path": str(path)},
+            ).fetchall()
+        except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException):
+            return None  # a line DuckDB would read differently, or an unreadable file
+        finally:
+            cursor.close()
+        line_count = sum(int(row[1]) for row in survey)
+        records = sum(int(row[2]) for row in survey)
+        text_bytes = sum(int(row[3]) for row in survey)
+        # Every line read kept all its bytes and ends in one newline, except perhaps the last;
+        # a gzip file records its size modulo 2**32 (of its last member only: a file of several
+        # members fails this check and goes the other way).
+        modulus = 2**32 if compressed else 2**63
+        size = _gzip_size_mod_2_32(path) if compressed else path.stat().st_size
+        terminated = (text_bytes + line_count) % modulus
+        unterminated = (text_bytes + line_count - 1) % modulus
+        if size == terminated:
+            last_unterminated = 0
+        elif line_count and size == unterminated:
+            last_unterminated = line_count
+        else:
+            return None
+        ips = pa.array([row[0] for row in survey if row[0] is not None], pa.string())
+        if self.numbering is Numbering.SPLITTER:
+            return FileRelation(
+                self._sql(spec, LINE_STREAM),
+                {},
+                records,
+                frozenset(),
+                ips=ips,
+                streams=lambda: {LINE_STREAM: self._line_stream(path, spec)},
+            )
+        source = (
+            f"(SELECT ordinality AS line, raw, NULL::VARCHAR AS reject, "
+            f"ordinality = $last_unterminated AS unterminated "
+            f"FROM {scan} WITH ORDINALITY) AS {BATCH_VIEW}"
+        )
+        return FileRelation(
+            self._sql(spec, source),
+            {"path": str(path), "last_unterminated": last_unterminated},
+            records,
+            frozenset(),
+            ips=ips,
+        )
+
+    def _line_stream(self, path: Path, spec: RecordSpec) -> pa.RecordBatchReader:
+        """The splitter's numbered lines of `path` as one Arrow stream (read once)."""
+        splitter = JsonLinesReader(self.chunk_bytes or STREAM_CHUNK_BYTES, scan_in_duckdb=False)
+        pieces = (
+            piece
+            for batch in splitter.batches(path, spec)
+            for piece in batch.table.to_batches(max_chunksize=STREAM_ROWS)
+        )
+        return pa.RecordBatchReader.from_batches(LINE_BATCH_SCHEMA, pieces)
 
     def batches(self, path: Path, spec: RecordSpec) -> Iterator[Batch]:
         stream, underlying = open_maybe_gzip(path)
@@ -104,7 +291,9 @@ class JsonLinesReader:
 
     @staticmethod
     @functools.cache
-    def _sql(spec: RecordSpec) -> str:
+    def _sql(spec: RecordSpec, source: str = BATCH_VIEW) -> str:
+        """The canonical relation over numbered lines (`line`, `raw`, `reject`, `unterminated`)
+        selected from `source`."""
         names = spec.names
         paths = "[" + ", ".join(literal(f"$.{name}") for name in names) + "]"
         values: list[str] = []
@@ -134,8 +323,8 @@ class JsonLinesReader:
                        strlen(raw) - CASE WHEN suffix(raw, chr(13) || chr(10)) THEN 2
                                                 WHEN suffix(raw, chr(10)) THEN 1 ELSE 0 END AS raw_len,
                        reject IS NULL AND (left(raw, 1) = '{{' OR regexp_matches(raw, '^\\s*\\{{')) AS looks_like_object
-                FROM {BATCH_VIEW}
-                WHERE NOT (left(raw, 1) IN (chr(10), chr(13), ' ', chr(9)) AND regexp_full_match(raw, '\\s*'))
+                FROM {source}
+                WHERE NOT ({BLANK_LINE})
             ), parsed AS (
                 SELECT *, CASE WHEN looks_like_object THEN try(json_extract(raw, {paths})) END AS v FROM lines
             )

@@ -18,7 +18,10 @@ the record breaks (NULL for a good record). Every rule here is SQL over whole co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import pyarrow as pa
 
 from detector.ingest.readers import literal as _lit
 from detector.ingest.readers import quoted as _q
@@ -46,6 +49,11 @@ class FileRelation:
     """Records in the file, exactly (the ingest counts bad rows as `rows` minus those stored)."""
     items_checked: frozenset[str]
     """JSON fields whose `f__items_ok` column the relation carries."""
+    ips: pa.Array | None = None
+    """The distinct values of the record's IP field, when the reader already has them (else the
+    ingest selects them from `sql` in a pre-pass)."""
+    streams: Callable[[], dict[str, pa.RecordBatchReader]] | None = None
+    """Fresh Arrow streams that `sql` reads as views, registered before each statement over it."""
 
 
 STRING_KINDS = "('VARCHAR', 'TEXT')"

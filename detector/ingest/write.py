@@ -1,9 +1,11 @@
 """Ingest one file into the store: validate its records, enrich their IPs, quarantine bad
 records, then append the good ones and remove duplicates, all in one transaction per file.
 
-A reader whose format DuckDB scans itself (Parquet: `file_relation`) is ingested by one
-`INSERT ... SELECT` on the store's connection: the file's relation, validated, joined to the
-enrichment of its distinct IPs (a narrow pre-pass), straight into the table. Bad rows are
+A reader that offers the whole file as one relation (`file_relation`: Parquet over
+`read_parquet`, JSON Lines over an Arrow stream of numbered lines, registered per statement) is
+ingested by one `INSERT ... SELECT` on the store's connection: the file's relation, validated,
+joined to the enrichment of its distinct IPs (found by the reader, or a narrow pre-pass),
+straight into the table. Bad rows are
 counted as read minus stored, and a second statement quarantines them only when there are some.
 
 Every other reader's batches are validated on a private in-memory DuckDB connection and
@@ -19,6 +21,7 @@ import functools
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -220,13 +223,29 @@ def _file_relation(
     return relation
 
 
+@contextmanager
+def _streams(con: duckdb.DuckDBPyConnection, relation: FileRelation) -> Iterator[None]:
+    """The relation's Arrow streams registered for one statement over it."""
+    streams = relation.streams() if relation.streams is not None else {}
+    for name, stream in streams.items():
+        con.register(name, stream)
+    yield
+    # Not in a `finally`: after a failed statement the transaction refuses even this.
+    for name in streams:
+        con.unregister(name)
+
+
 def _ip_table(con: duckdb.DuckDBPyConnection, spec: RecordSpec, relation: FileRelation) -> pa.Table:
-    """Enrichment of every distinct IP of the file (one narrow pre-pass over the IP column)."""
+    """Enrichment of every distinct IP of the file: those the reader found, or one narrow
+    pre-pass over the relation's IP column."""
+    if relation.ips is not None:
+        return enrich.lookup_ips(relation.ips)
     ip = quoted(spec.ip_field)
-    distinct = con.sql(
-        f"SELECT DISTINCT {ip} AS ip FROM ({relation.sql}) WHERE {ip} IS NOT NULL",
-        params=relation.params,
-    ).to_arrow_table()
+    with _streams(con, relation):
+        distinct = con.sql(
+            f"SELECT DISTINCT {ip} AS ip FROM ({relation.sql}) WHERE {ip} IS NOT NULL",
+            params=relation.params,
+        ).to_arrow_table()
     return enrich.lookup_ips(distinct.column("ip"))
 
 
@@ -267,7 +286,10 @@ def _insert_relation(
         raise InputError(f"{path}: cannot read: {exc}") from exc
     con.register(IPS, ips)
     try:
-        with statement_progress(con, path.name, path.stat().st_size, progress):
+        with (
+            statement_progress(con, path.name, path.stat().st_size, progress),
+            _streams(con, relation),
+        ):
             counts.appended = _count(
                 con.execute(
                     f"INSERT INTO {quoted(spec.table)} ({', '.join(map(quoted, columns))}) "
@@ -276,18 +298,19 @@ def _insert_relation(
                 )
             )
         if counts.appended < counts.read:
-            counts.quarantined = _count(
-                con.execute(
-                    f"""
-                    INSERT INTO quarantine (ingest_run_id, source, line, reason, raw)
-                    SELECT $run, $source, v.line,
-                           coalesce(v.reason, {literal("invalid " + spec.ip_field)}),
-                           {quarantine_raw_sql(spec, "v")}
-                    FROM {joined} WHERE NOT {_good_sql(spec)}
-                    """,
-                    {**params, "source": str(path)},
+            with _streams(con, relation):
+                counts.quarantined = _count(
+                    con.execute(
+                        f"""
+                        INSERT INTO quarantine (ingest_run_id, source, line, reason, raw)
+                        SELECT $run, $source, v.line,
+                               coalesce(v.reason, {literal("invalid " + spec.ip_field)}),
+                               {quarantine_raw_sql(spec, "v")}
+                        FROM {joined} WHERE NOT {_good_sql(spec)}
+                        """,
+                        {**params, "source": str(path)},
+                    )
                 )
-            )
     except _READ_ERRORS as exc:
         raise InputError(f"{path}: cannot read: {exc}") from exc
     # Not in a `finally`: after a failed statement the transaction accepts nothing but its

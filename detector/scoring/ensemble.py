@@ -9,16 +9,13 @@ anomalous, everywhere.
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pyod.models import hbos as hbos_module
-from pyod.models.ecod import ECOD
-from pyod.models.hbos import HBOS
-from pyod.models.iforest import IForest
 
 FloatArray = NDArray[np.float64]
 ArrayLike = FloatArray | Sequence[Sequence[float]]
@@ -28,17 +25,51 @@ DETECTORS: tuple[str, ...] = ("ecod", "iforest", "hbos")
 MIN_ROWS_FOR_MODELS = 8
 
 
-def _cache_hbos_kernel() -> None:
-    """Let numba cache pyod's compiled HBOS kernel on disk.
+def _cache_kernel(module: Any, name: str) -> None:
+    """Let numba cache one of pyod's compiled kernels on disk.
 
-    Compiling it costs 10-30 s in every new process (each scheduled scan); with the cache only
-    the first run pays. pyod's `n_bins="auto"` avoids numba but loops in Python per row.
+    Compiling the HBOS kernel costs 10-30 s in every new process (each scheduled scan), ECOD's
+    tie-breaking loop about 0.5 s; with the cache only the first run pays. pyod's
+    `n_bins="auto"` avoids numba but loops in Python per row.
     """
-    kernel = getattr(hbos_module, "_calculate_outlier_scores", None)
+    kernel = getattr(module, name, None)
     enable = getattr(kernel, "enable_caching", None)
     if callable(enable):
         with contextlib.suppress(RuntimeError):  # no writable cache dir: compile in memory
             enable()
+
+
+class _IsolationForest:
+    """pyod's `IForest` with one scoring pass over the training rows instead of two.
+
+    pyod fits scikit-learn's IsolationForest with `contamination=0.1` (which scores every
+    training row to place the offset) and then scores them all again for `decision_scores_`.
+    Here the forest is grown identically (`contamination` does not touch the trees), the rows
+    are scored once, and the offset and the inverted scores are derived exactly as pyod and
+    scikit-learn compute them, so `decision_scores_` and `decision_function` are the same.
+    """
+
+    contamination = 0.1
+
+    def __init__(self, *, n_estimators: int, max_samples: int, random_state: int) -> None:
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def fit(self, X: FloatArray) -> _IsolationForest:
+        from sklearn.ensemble import IsolationForest
+
+        self.detector_ = IsolationForest(
+            n_estimators=self.n_estimators, max_samples=self.max_samples, contamination="auto",
+            max_features=1.0, bootstrap=False, n_jobs=1, random_state=self.random_state, verbose=0,
+        ).fit(X)
+        normality = self.detector_.score_samples(X)
+        self.offset_ = np.percentile(normality, 100.0 * self.contamination)
+        self.decision_scores_ = (normality - self.offset_) * -1
+        return self
+
+    def decision_function(self, X: FloatArray) -> FloatArray:
+        return np.asarray((self.detector_.score_samples(X) - self.offset_) * -1, dtype=np.float64)
 
 
 class NotFittedError(RuntimeError):
@@ -139,17 +170,26 @@ class AnomalyEnsemble:
         return self
 
     def _make(self, name: str, n_rows: int) -> Any:
+        # pyod (with scikit-learn, scipy and matplotlib behind it) is imported on first fit
+        # only: importing it costs seconds at every process start, scoring or not.
         if name == "ecod":
+            from pyod.models.ecod import ECOD
+            from pyod.utils import stat_models
+
+            _cache_kernel(stat_models, "ecdf_terminate_equals_inplace")
             return ECOD()
         if name == "iforest":
-            return IForest(
+            return _IsolationForest(
                 n_estimators=self.n_estimators,
                 max_samples=min(256, n_rows),
                 random_state=self.random_state,
             )
         if name == "hbos":
-            _cache_hbos_kernel()
-            return HBOS(n_bins=min(self.n_bins, max(3, n_rows // 5)))  # pyod needs > 2 bins
+            from pyod.models import hbos as hbos_module
+
+            _cache_kernel(hbos_module, "_calculate_outlier_scores")
+            # pyod needs > 2 bins
+            return hbos_module.HBOS(n_bins=min(self.n_bins, max(3, n_rows // 5)))
         raise ValueError(f"unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
 
     @staticmethod
@@ -189,16 +229,41 @@ class AnomalyEnsemble:
         """`fit(X)` then the scores of `X` itself, from the fit (no second scoring pass)."""
         return self.fit(X).training_decision_
 
+    def _top_features(self, X: ArrayLike, top: int) -> tuple[NDArray[np.intp], FloatArray]:
+        """Per row, the column indices of the `top` largest |z| (ties: lower column first, as a
+        stable sort would order them) and their signed z-scores."""
+        Z = self.transform(X)
+        k = min(top, Z.shape[1])
+        magnitude = np.abs(Z)
+        order = np.empty((Z.shape[0], k), dtype=np.intp)
+        rows = np.arange(Z.shape[0])
+        # k passes of argmax (first maximum wins) instead of a full sort of every row.
+        for slot in range(k):
+            best = np.argmax(magnitude, axis=1)
+            order[:, slot] = best
+            magnitude[rows, best] = -1.0
+        return order, np.take_along_axis(Z, order, axis=1)
+
     def contributions(self, X: ArrayLike, names: Sequence[str], top: int = 3) -> list[dict[str, float]]:
         """Per row, the `top` features furthest from the population (signed robust z-scores)."""
-        Z = self.transform(X)
-        if Z.shape[1] == 0:
-            return [{} for _ in range(Z.shape[0])]
-        k = min(top, Z.shape[1])
-        order = np.argsort(-np.abs(Z), axis=1, kind="stable")[:, :k]
-        picked = np.take_along_axis(Z, order, axis=1)
+        order, picked = self._top_features(X, top)
+        if order.shape[1] == 0:
+            return [{} for _ in range(order.shape[0])]
         return [
-            {names[j]: round(float(z), 3) for j, z in zip(row, zs, strict=True) if abs(z) >= 1.0}
-            for row, zs in zip(order, picked, strict=True)
+            {names[j]: round(z, 3) for j, z in zip(row, zs, strict=True) if abs(z) >= 1.0}
+            for row, zs in zip(order.tolist(), picked.tolist(), strict=True)
         ]
 
+    def contributions_json(self, X: ArrayLike, names: Sequence[str], top: int = 3) -> list[str]:
+        """`contributions` as JSON objects with sorted keys (`json.dumps(..., sort_keys=True)`),
+        written without building a dict per row."""
+        order, picked = self._top_features(X, top)
+        if order.shape[1] == 0:
+            return ["{}"] * order.shape[0]
+        keys = [json.dumps(name) for name in names]
+        out: list[str] = []
+        for row, zs in zip(order.tolist(), picked.tolist(), strict=True):
+            items = sorted((names[j], j, z) for j, z in zip(row, zs, strict=True) if abs(z) >= 1.0)
+            # json.dumps writes floats with repr, as here.
+            out.append("{" + ", ".join(f"{keys[j]}: {round(z, 3)!r}" for _, j, z in items) + "}")
+        return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,7 +51,7 @@ def score_entities(
     X = frame.select(pl.col(columns).cast(pl.Float64)).to_numpy()
     model = AnomalyEnsemble(random_state=random_state)
     scores = model.fit_decision(X)
-    contributions = [json.dumps(c, sort_keys=True) for c in model.contributions(X, columns, top=top)]
+    contributions = model.contributions_json(X, columns, top=top)
     return pl.DataFrame(
         {id_column: ids, "anomaly_score": np.round(scores, 6), "contributions": contributions},
         schema=schema,

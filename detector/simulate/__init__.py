@@ -67,11 +67,15 @@ class CampaignKnobs:
     """Variation of the campaigns for robustness checks (defaults: the scale as specified).
 
     `size_factor` multiplies each campaign's nominal number of accounts and `share_factor`
-    its share of all requests, before the per-seed stretch.
+    its share of all requests, before the per-seed stretch; `reseller_own_system_prompts`
+    gives resellers their own paraphrased system prompts instead of the hydra's.
     """
 
     size_factor: float = 1.0
     share_factor: float = 1.0
+    # Resellers draw their own paraphrases of the operation's system prompts instead of
+    # reusing the hydra's (a front that shares no exact content with the operation).
+    reseller_own_system_prompts: bool = False
 
 
 def _build_world(
@@ -132,7 +136,9 @@ def _build_world(
             g = campaigns.LowAndSlow(world, label, size, share)
         elif kind == "reseller":
             assert hydra is not None
-            g = campaigns.MixedReseller(world, label, size, share, hydra)
+            g = campaigns.MixedReseller(
+                world, label, size, share, hydra, knobs.reseller_own_system_prompts
+            )
         else:
             g = campaigns.Targeted(world, label, size, share)
         groups.append(g)

@@ -428,7 +428,8 @@ class MixedReseller(Campaign):
     """A reseller that mixes extraction traffic with ordinary customer requests."""
 
     def __init__(
-        self, world: World, label: str, n_accounts: int, share: float, hydra: Hydra
+        self, world: World, label: str, n_accounts: int, share: float, hydra: Hydra,
+        own_system_prompts: bool = False,
     ) -> None:
         rng, clock, tables, pools = world.rng, world.clock, world.tables, world.pools
         self.pools = pools
@@ -456,6 +457,8 @@ class MixedReseller(Campaign):
         cot = template_fragments(world, content.REASONING_COT, int(rng.integers(10, 30)))
         self.templates = (own, cot)
         self.sys = hydra.sys_pre
+        if own_system_prompts:  # a front with its own paraphrases of the operation's prompts
+            self.sys, _ = template_fragments(world, content.HYDRA_SYSTEM, 12)
         self.per_day = world.daily_target(share)
         self.params = {"accounts": n, "extraction_share": round(self.extraction_share, 3)}
 

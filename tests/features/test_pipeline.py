@@ -212,11 +212,13 @@ def test_progress_bars_do_not_change_results(con: duckdb.DuckDBPyConnection) -> 
 
 
 @pytest.mark.usefixtures("plain_labels")
+@pytest.mark.parametrize("fuse", [False, True])
 def test_interrupted_run_is_completed_by_the_next(
-    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, fuse: bool
 ) -> None:
     from detector.features import pipeline
 
+    config = pipeline.FeatureConfig(fuse_new_days=fuse)
     add_requests(con, [{"account_id": "a", "timestamp": T0 + timedelta(hours=h)} for h in range(3)])
     compute_features(con)
     add_requests(
@@ -226,10 +228,12 @@ def test_interrupted_run_is_completed_by_the_next(
     def killed(*args: object) -> int:
         raise KeyboardInterrupt
 
-    # The requests are featurized and committed, then the run dies before the partials.
+    # The requests are featurized and committed (their day queued), then the run dies before
+    # the partials: the general path's or, for a new day, those written from the batch.
     monkeypatch.setattr(pipeline, "recompute_day_partials", killed)
+    monkeypatch.setattr(pipeline, "write_new_day_partials", killed)
     with pytest.raises(KeyboardInterrupt):
-        compute_features(con)
+        compute_features(con, config=config)
     monkeypatch.undo()
     monkeypatch.setattr(
         pipeline,
@@ -239,6 +243,7 @@ def test_interrupted_run_is_completed_by_the_next(
         ),
     )
     monkeypatch.setattr(pipeline, "_account_capability", lambda con: None)
-    stats = compute_features(con)
+    stats = compute_features(con, config=config)
     assert (stats.new_requests, stats.days_recomputed) == (0, 1)
     assert con.execute("SELECT requests, active_days FROM account_features").fetchall() == [(5, 2)]
+    assert con.execute("SELECT count(*) FROM feature_dirty_days").fetchall() == [(0,)]

@@ -24,7 +24,9 @@ CHILD = textwrap.dedent(
     import sys
     from detector import store
     from detector.ingest import ingest_files, lines, write
+    from detector.ingest.jsonl_reader import JsonLinesReader
 
+    JsonLinesReader.scan_in_duckdb = False  # the line-splitter path, batch by batch
     lines.CHUNK_BYTES = 64 * 1024  # many small batches, so the kill lands mid-file
     original = write._split_batch
 
@@ -99,10 +101,12 @@ def test_failed_file_is_rolled_back_and_recorded(tmp_path, monkeypatch):
     write_records(path, 0, 10)
     con = store.connect(db)
     from detector.ingest import write
+    from detector.ingest.jsonl_reader import JsonLinesReader
 
     def broken(*args, **kwargs):
         raise InputError("simulated read failure")
 
+    monkeypatch.setattr(JsonLinesReader, "scan_in_duckdb", False)
     monkeypatch.setattr(write, "_split_batch", broken)
     with pytest.raises(InputError):
         ingest_files(con, [path])

@@ -209,6 +209,7 @@ def test_jsonl_progress_advances_batch_by_batch_to_the_end(con, tmp_path, monkey
     path = tmp_path / "requests.jsonl"
     path.write_text("".join(json.dumps(good_record(i)) + "\n" for i in range(1_000)))
     monkeypatch.setattr(jsonl_reader.lines, "CHUNK_BYTES", path.stat().st_size // 5)
+    monkeypatch.setattr(jsonl_reader.JsonLinesReader, "scan_in_duckdb", False)
     [result] = ingest_files(con, [path], progress=True)
     assert result.stored == 1_000
     assert positions == sorted(positions) and positions[-1] == path.stat().st_size

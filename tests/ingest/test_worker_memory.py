@@ -5,6 +5,7 @@ from __future__ import annotations
 from ingest_records import assert_balanced, good_record, quarantine_reasons
 
 from detector.ingest import ingest_files, lines, write
+from detector.ingest.jsonl_reader import JsonLinesReader
 
 
 def test_batch_over_the_worker_memory_limit_is_validated_in_parts(con, write_jsonl, monkeypatch):
@@ -21,6 +22,7 @@ def test_batch_over_the_worker_memory_limit_is_validated_in_parts(con, write_jso
 
     monkeypatch.setattr(write, "_validated_batch", counting)
     monkeypatch.setattr(write, "WORKER_MEMORY_LIMIT", "24MB")
+    monkeypatch.setattr(JsonLinesReader, "scan_in_duckdb", False)  # the line-splitter path
 
     [result] = ingest_files(con, [path])
 

@@ -1,0 +1,201 @@
+"""Accounts outside a campaign that carry its exclusive content: fronts mixing its traffic in.
+
+A reseller that passes a harvesting operation's traffic through its own account(s), mixed with
+its ordinary customers' requests, looks as a whole like a legitimate router: diverse traffic
+from datacenter addresses, round the clock. What gives it away is the part it carries for the
+operation: it uses the operation's kit, system prompts and prompt templates that, in the whole
+store, are sent almost only by the accounts of one campaign.
+
+An *anchor* is a unit the cluster rules already judge a coordinated campaign (a graph cluster
+of `min_coordinated_members` or more with `min_signals` families, one of them coordination; a
+kit group with `min_single_signals` families). Its *exclusive* content values are the system
+prompts and templates held by at least `min_member_holders` of its members and by at most
+`max(outside_allowance, outside_ratio * member holders)` other accounts. An account's
+`campaign_kit_share` is the largest share of its requests on one other anchor's exclusive
+values (0 when none); a cluster's is the same share over its members' requests together. A
+rule turns it into `template` evidence tagged `CampaignParams.link_tag`, which assembly counts
+as coordination (the anchor passed its own multi-family bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from detector.campaigns.kits import is_kit_unit
+from detector.campaigns.params import CampaignParams
+from detector.campaigns.profile import query_frame, table_exists
+from detector.rules.evaluate import rule_hits
+from detector.rules.schema import DetectionRule
+
+ANCHORS_VIEW = "campaign_anchor_members_v"
+FEATURE = "campaign_kit_share"
+CARRIED_REQUESTS = "campaign_kit_requests"
+# Content kinds of `account_day_attributes` that make up an operation's kit. Network values
+# are left out: proxy pools and cloud prefixes are rented by many unrelated customers.
+LINK_KINDS: tuple[str, ...] = ("system_fp", "template")
+
+
+@dataclass(frozen=True)
+class AffiliateParams:
+    """Thresholds of exclusivity (see the module docstring)."""
+
+    min_member_holders: int = 2
+    outside_ratio: float = 0.1   # a value nine in ten of whose holders are members is theirs
+    outside_allowance: int = 2   # ... and a small campaign's value may reach a couple of fronts
+
+
+def anchor_units(
+    membership: pl.DataFrame, cluster_hits: pl.DataFrame, rules: Sequence[DetectionRule],
+    params: CampaignParams,
+) -> pl.DataFrame:
+    """(account_id, anchor) for the units the cluster rules alone make coordinated campaigns."""
+    schema = {"account_id": pl.String, "anchor": pl.String}
+    if membership.is_empty() or cluster_hits.is_empty():
+        return pl.DataFrame(schema=schema)
+    signal = {r.id: r.signal for r in rules}
+    sizes = dict(membership.group_by("cluster_id").len("n").iter_rows())
+    families: dict[str, set[str]] = {}
+    for entity, rule_id in cluster_hits.select("entity_id", "rule_id").iter_rows():
+        if rule_id in signal:
+            families.setdefault(str(entity), set()).add(signal[rule_id])
+    anchors = []
+    for cluster_id, fired in families.items():
+        size = int(sizes.get(cluster_id, 0))
+        if is_kit_unit(cluster_id):
+            ok = size >= params.min_cluster_members and len(fired) >= params.min_single_signals
+        else:
+            ok = (
+                size >= params.min_coordinated_members
+                and len(fired) >= params.min_signals
+                and not fired.isdisjoint(params.coordination_families)
+            )
+        if ok:
+            anchors.append(cluster_id)
+    return (
+        membership.filter(pl.col("cluster_id").is_in(anchors))
+        .select(pl.col("account_id").cast(pl.String), pl.col("cluster_id").cast(pl.String).alias("anchor"))
+    )
+
+
+def _carried_sql() -> str:
+    kinds = ", ".join(f"'{k}'" for k in LINK_KINDS)  # fixed constants, not user input
+    return f"""
+        WITH anchor_values AS (
+            SELECT DISTINCT d.kind, d.value
+            FROM account_day_attributes d JOIN {ANCHORS_VIEW} m USING (account_id)
+            WHERE d.kind IN ({kinds})
+        ),
+        a AS (
+            SELECT d.account_id, d.kind, d.value, sum(d.requests) AS n
+            FROM account_day_attributes d JOIN anchor_values USING (kind, value)
+            GROUP BY d.account_id, d.kind, d.value
+        ),
+        holders AS (SELECT kind, value, count(*) AS h FROM a GROUP BY kind, value),
+        inside AS (
+            SELECT m.anchor, a.kind, a.value, count(*) AS k
+            FROM a JOIN {ANCHORS_VIEW} m USING (account_id)
+            GROUP BY m.anchor, a.kind, a.value
+        ),
+        exclusive AS (
+            SELECT i.anchor, i.kind, i.value FROM inside i JOIN holders h USING (kind, value)
+            WHERE i.k >= $min_members AND h.h - i.k <= greatest($allowance, $ratio * i.k)
+        )
+        SELECT a.account_id, e.anchor, a.kind, CAST(sum(a.n) AS DOUBLE) AS carried
+        FROM a JOIN exclusive e USING (kind, value)
+        LEFT JOIN {ANCHORS_VIEW} own ON own.account_id = a.account_id AND own.anchor = e.anchor
+        WHERE own.account_id IS NULL
+        GROUP BY a.account_id, e.anchor, a.kind
+    """
+
+
+def carried_content(
+    con: duckdb.DuckDBPyConnection, anchors: pl.DataFrame, params: AffiliateParams | None = None
+) -> pl.DataFrame:
+    """(account_id, anchor, kind, carried): requests of each non-member on an anchor's
+    exclusive values of one kind."""
+    params = params or AffiliateParams()
+    schema = {"account_id": pl.String, "anchor": pl.String, "kind": pl.String, "carried": pl.Float64}
+    if anchors.is_empty() or not table_exists(con, "account_day_attributes"):
+        return pl.DataFrame(schema=schema)
+    con.register(ANCHORS_VIEW, anchors.to_arrow())
+    try:
+        frame = query_frame(con, _carried_sql(), {
+            "min_members": params.min_member_holders, "allowance": params.outside_allowance,
+            "ratio": params.outside_ratio,
+        })
+    finally:
+        con.unregister(ANCHORS_VIEW)
+    return frame.cast(schema) if frame.height else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
+
+
+def affiliation_features(
+    carried: pl.DataFrame, accounts: pl.DataFrame, membership: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per account and per cluster of `membership`: `campaign_kit_share` and
+    `campaign_kit_requests` (the largest over anchors and kinds)."""
+    requests = accounts.select(
+        pl.col("account_id").cast(pl.String),
+        pl.col("requests").cast(pl.Float64).fill_null(0.0).clip(lower_bound=1.0).alias("total"),
+    )
+    per_account = (
+        carried.join(requests, on="account_id")
+        .with_columns((pl.col("carried") / pl.col("total")).alias(FEATURE))
+        .sort(FEATURE, "carried", descending=True)
+        .group_by("account_id", maintain_order=True).first()
+        .select("account_id", FEATURE, pl.col("carried").alias(CARRIED_REQUESTS))
+    )
+    members = membership.select(pl.col("account_id").cast(pl.String), pl.col("cluster_id").cast(pl.String))
+    cluster_totals = members.join(requests, on="account_id").group_by("cluster_id").agg(pl.col("total").sum())
+    per_cluster = (
+        carried.join(members, on="account_id")
+        .filter(pl.col("anchor") != pl.col("cluster_id"))
+        .group_by("cluster_id", "anchor", "kind").agg(pl.col("carried").sum())
+        .join(cluster_totals, on="cluster_id")
+        .with_columns((pl.col("carried") / pl.col("total")).alias(FEATURE))
+        .sort(FEATURE, "carried", descending=True)
+        .group_by("cluster_id", maintain_order=True).first()
+        .select("cluster_id", FEATURE, pl.col("carried").alias(CARRIED_REQUESTS))
+    )
+    return per_account, per_cluster
+
+
+def add_affiliates(
+    con: duckdb.DuckDBPyConnection,
+    frames: dict[str, pl.DataFrame],
+    rules: Sequence[DetectionRule],
+    *,
+    params: CampaignParams | None = None,
+    affiliate_params: AffiliateParams | None = None,
+) -> dict[str, int]:
+    """Add `campaign_kit_share` to the scan's `accounts` and `clusters` frames and append the
+    hits of the rules that read it to `account_hits` and `cluster_hits` (after kit groups)."""
+    params = params or CampaignParams()
+    accounts, clusters = frames["accounts"], frames["clusters"]
+    if accounts.is_empty() or "requests" not in accounts.columns:
+        return {"anchors": 0, "affiliated_accounts": 0}
+    anchors = anchor_units(frames["membership"], frames["cluster_hits"], rules, params)
+    carried = carried_content(con, anchors, affiliate_params)
+    per_account, per_cluster = affiliation_features(carried, accounts, frames["membership"])
+    added = [FEATURE, CARRIED_REQUESTS]
+    accounts = accounts.drop(added, strict=False).join(per_account, on="account_id", how="left")
+    accounts = accounts.with_columns(pl.col(c).fill_null(0.0) for c in added)
+    frames["accounts"] = accounts
+    if "cluster_id" in clusters.columns:
+        clusters = clusters.drop(added, strict=False).join(per_cluster, on="cluster_id", how="left")
+        frames["clusters"] = clusters.with_columns(pl.col(c).fill_null(0.0) for c in added)
+    for scope, key, frame_name, id_column in (
+        ("account", "account_hits", "accounts", "account_id"),
+        ("cluster", "cluster_hits", "clusters", "cluster_id"),
+    ):
+        reading = [r for r in rules if r.scope == scope and not r.features().isdisjoint(added)]
+        if reading and id_column in frames[frame_name].columns:
+            hits = rule_hits(frames[frame_name], reading, id_column=id_column)
+            frames[key] = pl.concat([frames[key], hits]).unique(maintain_order=True)
+    return {
+        "anchors": anchors.get_column("anchor").n_unique() if anchors.height else 0,
+        "affiliated_accounts": per_account.filter(pl.col(FEATURE) > 0).height,
+    }
