@@ -28,39 +28,39 @@ from detector.features.totals import apply_day_delta
 PIVOT_WINDOW = timedelta(hours=48)
 HOSTING_CLASSES = ("hosting", "vpn", "tor")
 
-# Rows of the days being recomputed, with the request columns the partials need.
-_DAY_ROWS = """
+# The columns the partials take from `requests`; a batch of new days reads them with its prompts.
+DAY_REQUEST_COLUMNS = (
+    "api_key_id", "org_id", "input_tokens", "output_tokens", "status_code",
+    "client_ip", "ip_prefix", "asn", "user_agent", "network_class", "model",
+)
+
+# Rows of the days being recomputed: `f` has the request_features columns, the given alias the
+# DAY_REQUEST_COLUMNS (the same relation when a batch carries both).
+_DAY_ROWS_SELECT = """
 CREATE OR REPLACE TEMP TABLE _dg_day_rows AS
 SELECT f.account_id, f.day, f."timestamp" AS ts, f.template_fp, f.system_fp, f.has_tools, f.cot_score,
-       f.capability,
-       r.api_key_id, r.org_id, r.input_tokens, r.output_tokens, r.status_code,
-       r.client_ip, r.ip_prefix, r.asn, r.user_agent, r.network_class, r.model,
+       f.capability, {columns},
        hour(timezone('UTC', f."timestamp")) AS hour_of_day,
        date_trunc('minute', timezone('UTC', f."timestamp")) AS minute,
        coalesce(m.first_seen >= $new_after AND f."timestamp" < m.first_seen + $window, false) AS is_pivot
+"""
+
+
+def _day_rows_select(alias: str) -> str:
+    return _DAY_ROWS_SELECT.format(columns=", ".join(f"{alias}.{c}" for c in DAY_REQUEST_COLUMNS))
+
+
+# From the store: request_features joined back to requests.
+_DAY_ROWS = _day_rows_select("r") + """
 FROM request_features f
 JOIN _dg_days d ON f.day = d.day
 JOIN requests r ON r.request_id = f.request_id AND r."timestamp" >= $low AND r."timestamp" < $high
 LEFT JOIN model_first_seen m ON m.model = r.model
 """
 
-# The columns `_DAY_ROWS` takes from `requests`; a batch of new days reads them with its prompts.
-DAY_REQUEST_COLUMNS = (
-    "api_key_id", "org_id", "input_tokens", "output_tokens", "status_code",
-    "client_ip", "ip_prefix", "asn", "user_agent", "network_class", "model",
-)
-
-# The same rows as `_DAY_ROWS`, from a registered frame `_dg_batch_rows` holding the
-# request_features columns and DAY_REQUEST_COLUMNS of every request of the days.
-_BATCH_DAY_ROWS = """
-CREATE OR REPLACE TEMP TABLE _dg_day_rows AS
-SELECT f.account_id, f.day, f."timestamp" AS ts, f.template_fp, f.system_fp, f.has_tools, f.cot_score,
-       f.capability,
-       f.api_key_id, f.org_id, f.input_tokens, f.output_tokens, f.status_code,
-       f.client_ip, f.ip_prefix, f.asn, f.user_agent, f.network_class, f.model,
-       hour(timezone('UTC', f."timestamp")) AS hour_of_day,
-       date_trunc('minute', timezone('UTC', f."timestamp")) AS minute,
-       coalesce(m.first_seen >= $new_after AND f."timestamp" < m.first_seen + $window, false) AS is_pivot
+# From a registered frame `_dg_batch_rows` holding both kinds of columns for every request of
+# the days.
+_BATCH_DAY_ROWS = _day_rows_select("f") + """
 FROM _dg_batch_rows f
 LEFT JOIN model_first_seen m ON m.model = f.model
 """

@@ -124,3 +124,28 @@ def members_by_cluster(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     for account, cluster in cluster_of(con).items():
         groups.setdefault(cluster, set()).add(account)
     return groups
+
+
+# The feature stage's per-account-day tables the graph reads (the columns it uses), built
+# straight from `requests`.
+DAILY = """
+CREATE OR REPLACE TABLE account_daily_features AS
+SELECT account_id, CAST("timestamp" AS DATE) AS day, count(*) AS requests,
+       count(*) FILTER (WHERE network_class IN ('hosting', 'vpn', 'tor')) AS hosting_requests,
+       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+       min("timestamp") AS first_seen, max("timestamp") AS last_seen
+FROM requests GROUP BY ALL
+"""
+PER_DAY = """
+CREATE OR REPLACE TABLE account_day_attributes AS
+SELECT account_id, CAST("timestamp" AS DATE) AS day, 'ip' AS kind, client_ip AS value,
+       count(*) AS requests
+FROM requests GROUP BY ALL
+UNION ALL
+SELECT account_id, CAST("timestamp" AS DATE), 'prefix', ip_prefix, count(*)
+FROM requests GROUP BY ALL
+UNION ALL
+SELECT account_id, CAST("timestamp" AS DATE), 'user_agent', user_agent, count(*)
+FROM requests GROUP BY ALL
+"""
+FEATURE_PARTIALS = (DAILY, PER_DAY)

@@ -6,32 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import duckdb
-from graph_store_builder import START, StoreBuilder, cluster_of
+from graph_store_builder import FEATURE_PARTIALS, START, StoreBuilder, cluster_of
 
 from detector.graph import build_graph
-
-PARTIALS = (
-    """
-    CREATE TABLE account_daily_features AS
-    SELECT account_id, CAST("timestamp" AS DATE) AS day, count(*) AS requests,
-           count(*) FILTER (WHERE network_class IN ('hosting', 'vpn', 'tor')) AS hosting_requests,
-           sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-           min("timestamp") AS first_seen, max("timestamp") AS last_seen
-    FROM requests GROUP BY ALL
-    """,
-    """
-    CREATE TABLE account_day_attributes AS
-    SELECT account_id, CAST("timestamp" AS DATE) AS day, 'ip' AS kind, client_ip AS value,
-           count(*) AS requests
-    FROM requests GROUP BY ALL
-    UNION ALL
-    SELECT account_id, CAST("timestamp" AS DATE), 'prefix', ip_prefix, count(*)
-    FROM requests GROUP BY ALL
-    UNION ALL
-    SELECT account_id, CAST("timestamp" AS DATE), 'user_agent', user_agent, count(*)
-    FROM requests GROUP BY ALL
-    """,
-)
 
 SNAPSHOT = """
 SELECT account_id, attr_type, attr_value, accounts, pruned, round(weight, 9)
@@ -61,7 +38,7 @@ def test_feature_tables_give_the_same_graph(builder: StoreBuilder) -> None:
     raw = build_graph(con)
     from_requests = _snapshot(con)
     features_before = con.execute("SELECT * FROM cluster_features ORDER BY ALL").fetchall()
-    for sql in PARTIALS:
+    for sql in FEATURE_PARTIALS:
         con.execute(sql)
 
     stats = build_graph(con)
@@ -80,7 +57,7 @@ def test_feature_tables_give_the_same_graph(builder: StoreBuilder) -> None:
 def test_partial_feature_tables_are_not_trusted(builder: StoreBuilder) -> None:
     _population(builder)
     con = builder.con
-    for sql in PARTIALS:
+    for sql in FEATURE_PARTIALS:
         con.execute(sql)
     # a day the feature stage has not processed yet
     con.execute(

@@ -8,32 +8,12 @@ from typing import Any
 
 import duckdb
 import pytest
-from graph_store_builder import START, StoreBuilder
+from graph_store_builder import FEATURE_PARTIALS, START, StoreBuilder
 
 from detector.graph import GraphParams, build_graph
 from detector.graph.attributes import _values_from_running_totals
 from detector.graph.window import graph_window
 
-DAILY = """
-CREATE OR REPLACE TABLE account_daily_features AS
-SELECT account_id, CAST("timestamp" AS DATE) AS day, count(*) AS requests,
-       count(*) FILTER (WHERE network_class IN ('hosting', 'vpn', 'tor')) AS hosting_requests,
-       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-       min("timestamp") AS first_seen, max("timestamp") AS last_seen
-FROM requests GROUP BY ALL
-"""
-PER_DAY = """
-CREATE OR REPLACE TABLE account_day_attributes AS
-SELECT account_id, CAST("timestamp" AS DATE) AS day, 'ip' AS kind, client_ip AS value,
-       count(*) AS requests
-FROM requests GROUP BY ALL
-UNION ALL
-SELECT account_id, CAST("timestamp" AS DATE), 'prefix', ip_prefix, count(*)
-FROM requests GROUP BY ALL
-UNION ALL
-SELECT account_id, CAST("timestamp" AS DATE), 'user_agent', user_agent, count(*)
-FROM requests GROUP BY ALL
-"""
 TOTALS = """
 CREATE OR REPLACE TABLE account_value_totals AS
 SELECT account_id, kind, value, sum(requests) AS requests, count(*) AS days
@@ -50,7 +30,7 @@ def _store(builder: StoreBuilder) -> None:
                 f"op_{i}", at, ip=f"45.61.9.{i + 1}", network_class="hosting", asn=64500
             )
     builder.flush()
-    for sql in (DAILY, PER_DAY, TOTALS):
+    for sql in (*FEATURE_PARTIALS, TOTALS):
         builder.con.execute(sql)
 
 
@@ -99,7 +79,7 @@ def test_totals_are_not_used_when_days_precede_the_window(builder: StoreBuilder)
     con = builder.con
     builder.request("bg_001", START + timedelta(days=20), ip="88.1.1.1")
     builder.flush()
-    for sql in (DAILY, PER_DAY, TOTALS):
+    for sql in (*FEATURE_PARTIALS, TOTALS):
         con.execute(sql)
     short = GraphParams(lookback_days=5)  # the first week is out of the window
     assert _used_totals(con, GraphParams())
