@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
-import networkx as nx
 import polars as pl
 
 from detector.campaigns.membership import characteristic_values_ctes
@@ -138,6 +137,8 @@ def kit_groups(
         })
     finally:
         con.unregister(KIT_CANDIDATES_VIEW)
+    import networkx as nx  # slow to import; only scans that reach kit grouping need it
+
     graph = nx.Graph()
     graph.add_edges_from(pairs.select("account_a", "account_b").iter_rows())
     rows: list[tuple[str, str]] = []
