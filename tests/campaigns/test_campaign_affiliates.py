@@ -4,6 +4,7 @@ campaign shares with many outsiders links nobody; a linked unit needs two famili
 import duckdb
 import polars as pl
 import pytest
+from attribute_rows import add_attribute_rows
 
 from detector.campaigns.affiliates import (
     AffiliateParams,
@@ -31,10 +32,6 @@ def _first(scope, signal):
 @pytest.fixture
 def con():
     con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE account_day_attributes (account_id VARCHAR, day DATE, kind VARCHAR,"
-        " value VARCHAR, requests BIGINT)"
-    )
     rows = []
     for a in HYDRA:
         rows += [(a, "system_fp", "sys-hydra", 40), (a, "system_fp", "open-agent", 10),
@@ -43,7 +40,7 @@ def con():
              (FRONT, "template", "tpl-hydra", 20)]
     rows += [(ROUTER, "template", "mixed", 1000), (ROUTER, "system_fp", "popular", 400)]
     rows += [(a, "system_fp", "open-agent", 200) for a in FAN]  # 6 outside holders > allowance
-    con.executemany("INSERT INTO account_day_attributes VALUES (?, DATE '2026-03-01', ?, ?, ?)", rows)
+    add_attribute_rows(con, rows)
     return con
 
 

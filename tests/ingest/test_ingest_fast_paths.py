@@ -216,7 +216,9 @@ def test_jsonl_progress_advances_batch_by_batch_to_the_end(con, tmp_path, monkey
     assert len(positions) > 1
 
 
-def test_parquet_progress_follows_the_insert_statement_to_the_end(con, tmp_path, monkeypatch):
+@pytest.fixture
+def progress_positions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The positions reported to the progress bar, which counts as shown."""
     from contextlib import contextmanager
 
     from detector.ingest import progress
@@ -229,6 +231,11 @@ def test_parquet_progress_follows_the_insert_statement_to_the_end(con, tmp_path,
 
     monkeypatch.setattr(progress, "file_progress", recording)
     monkeypatch.setattr(progress, "shows_progress", lambda enabled: enabled)
+    return positions
+
+
+def test_parquet_progress_follows_the_insert_statement_to_the_end(con, tmp_path, progress_positions):
+    positions = progress_positions
     records = [good_record(i, tools=["search"]) for i in range(1_000)]
     path = tmp_path / "requests.parquet"
     pq.write_table(pa.Table.from_pylist(records), path, row_group_size=100)
@@ -238,19 +245,10 @@ def test_parquet_progress_follows_the_insert_statement_to_the_end(con, tmp_path,
     assert positions == sorted(positions)
 
 
-def test_statement_progress_reports_a_running_statement(tmp_path, monkeypatch):
-    from contextlib import contextmanager
-
+def test_statement_progress_reports_a_running_statement(tmp_path, monkeypatch, progress_positions):
     from detector.ingest import progress
 
-    positions: list[int] = []
-
-    @contextmanager
-    def recording(label, total, enabled):
-        yield positions.append
-
-    monkeypatch.setattr(progress, "file_progress", recording)
-    monkeypatch.setattr(progress, "shows_progress", lambda enabled: enabled)
+    positions = progress_positions
     monkeypatch.setattr(progress, "POLL_SECONDS", 0.02)
     work = duckdb.connect()
     setting = "SELECT current_setting('enable_progress_bar_print')"

@@ -4,6 +4,7 @@ content and a single shared kind do not; a kit group needs the evidence of a lon
 import duckdb
 import polars as pl
 import pytest
+from attribute_rows import add_attribute_rows
 
 from detector.campaigns.assemble import assemble_campaigns
 from detector.campaigns.kits import KIT_PREFIX, add_kit_groups, kit_frame, kit_groups
@@ -17,10 +18,6 @@ PAIR = ["p1", "p2"]  # share a user agent only
 @pytest.fixture
 def con():
     con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE account_day_attributes (account_id VARCHAR, day DATE, kind VARCHAR,"
-        " value VARCHAR, requests BIGINT)"
-    )
     con.execute(
         "CREATE TABLE account_features (account_id VARCHAR, requests BIGINT, cot_share DOUBLE,"
         " high_value_share DOUBLE, distinct_prefixes BIGINT, distinct_asns BIGINT)"
@@ -39,9 +36,7 @@ def con():
     for a in PAIR:
         attrs += [(a, "user_agent", "rare-client/0.1", 20), (a, "template", f"own-{a}", 20)]
         feats.append((a, 20, 0.0, 0.1, 2, 1))
-    con.executemany(
-        "INSERT INTO account_day_attributes VALUES (?, DATE '2026-03-01', ?, ?, ?)", attrs
-    )
+    add_attribute_rows(con, attrs)
     con.executemany("INSERT INTO account_features VALUES (?, ?, ?, ?, ?, ?)", feats)
     return con
 

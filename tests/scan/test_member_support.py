@@ -2,6 +2,7 @@
 
 import duckdb
 import pytest
+from attribute_rows import add_attribute_rows
 
 from detector.campaigns.membership import MemberSupport, member_support, supported
 
@@ -11,10 +12,6 @@ FAMILIES = ("network", "client", "payment", "signup", "email", "content", "synch
 @pytest.fixture
 def con():
     con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE account_day_attributes (account_id VARCHAR, day DATE, kind VARCHAR,"
-        " value VARCHAR, requests BIGINT)"
-    )
     con.execute(
         "CREATE TABLE account_edges (account_a VARCHAR, account_b VARCHAR, score DOUBLE, "
         + ", ".join(f"{f} DOUBLE" for f in FAMILIES) + ")"
@@ -28,9 +25,7 @@ def con():
     attrs += [("router", "ip", "52.1.1.1", 500), ("router2", "ip", "52.1.1.2", 500)]
     for a in ("router", "router2", "h1", "x1", "x2", "x3"):
         attrs.append((a, "system_fp", "agent-template", 100))
-    con.executemany(
-        "INSERT INTO account_day_attributes VALUES (?, DATE '2026-03-01', ?, ?, ?)", attrs
-    )
+    add_attribute_rows(con, attrs)
 
     def edge(a, b, **families):
         row = [a, b, 1.0] + [families.get(f, 0.0) for f in FAMILIES]
