@@ -28,12 +28,13 @@ from detector.campaigns import (
     explain,
     known_campaigns,
 )
-from detector.campaigns.affiliates import add_affiliates
-from detector.campaigns.evidence import with_signals
+from detector.campaigns.affiliates import add_affiliates, split_missing
+from detector.campaigns.evidence import with_campaign_links, with_signals
 from detector.campaigns.kits import add_kit_groups
 from detector.campaigns.lifecycle import carry_closed, member_activity
 from detector.campaigns.membership import MemberSupport, member_support, supported
 from detector.campaigns.profile import query_frame, table_exists
+from detector.campaigns.value_sums import totals_match_day_rows
 from detector.errors import DistillguardError
 from detector.rules import DetectionRule, missing_features, rule_hits
 from detector.scoring import load_verdicts, score_entities
@@ -80,6 +81,7 @@ class ScanContext:
     drafts: list[CampaignDraft] = field(default_factory=list)
     known: KnownCampaigns | None = None
     closed: frozenset[str] = frozenset()
+    totals_match: bool | None = None  # running attribute totals equal the day rows (None: unchecked)
 
 
 Stage = tuple[str, Callable[[ScanContext], dict[str, Any]]]
@@ -142,15 +144,17 @@ def rules_stage(ctx: ScanContext) -> dict[str, Any]:
     cluster_rules = [r for r in ctx.rules if r.scope == "cluster"]
     ctx.frames["account_hits"] = rule_hits(accounts, account_rules, id_column="account_id")
     ctx.frames["cluster_hits"] = rule_hits(clusters, cluster_rules, id_column="cluster_id")
-    missing = {
+    # Features the campaigns stage adds are not missing: the rules reading them run there.
+    missing, later = split_missing({
         **missing_features(account_rules, accounts.columns),
         **missing_features(cluster_rules, clusters.columns),
-    }
+    })
     return {
         "rules": len(ctx.rules),
         "account_hits": ctx.frames["account_hits"].height,
         "cluster_hits": ctx.frames["cluster_hits"].height,
         "rules_missing_features": missing,
+        "rules_evaluated_in_campaigns_stage": later,
     }
 
 
@@ -162,8 +166,11 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
     ctx.known = known
     accounts = ctx.frames["accounts"]
     orgs = _account_orgs(con) if verdicts.allowlisted_orgs else {}
+    # Whether kits and member support may read the running totals: checked once per scan.
+    ctx.totals_match = totals_match_day_rows(con)
     kits = add_kit_groups(
-        con, ctx.frames, ctx.rules, min_cluster_members=ctx.options.campaign_params.min_cluster_members
+        con, ctx.frames, ctx.rules, min_cluster_members=ctx.options.campaign_params.min_cluster_members,
+        from_totals=ctx.totals_match,
     )
     affiliates = add_affiliates(con, ctx.frames, ctx.rules, params=ctx.options.campaign_params)
     accounts = ctx.frames["accounts"]
@@ -194,6 +201,7 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
         })
         for d in drafts
     ]
+    drafts = with_campaign_links(drafts, ctx.frames, ctx.options.campaign_params)
     excluded = frozenset(verdicts.allowlisted_accounts) | frozenset(
         a for a, org in orgs.items() if org in verdicts.allowlisted_orgs
     )
@@ -242,7 +250,7 @@ def _supported_membership(ctx: ScanContext) -> tuple[pl.DataFrame, dict[str, int
     candidates = membership.filter(pl.col("cluster_id").is_in(suspicious))
     groups = candidates.group_by("cluster_id").agg(pl.col("account_id")).sort("cluster_id")
     units = [(f"cluster:{cid}", members) for cid, members in groups.iter_rows()]
-    frame = member_support(ctx.con, units, support)
+    frame = member_support(ctx.con, units, support, from_totals=ctx.totals_match)
     kept = supported(frame, {u: len(m) for u, m in units}, support)
     dropped = candidates.with_columns(
         pl.concat_str(pl.lit("cluster:"), pl.col("cluster_id")).alias("unit")

@@ -14,12 +14,13 @@ prompts and templates held by at least `min_member_holders` of its members and b
 `campaign_kit_share` is the largest share of its requests on one other anchor's exclusive
 values (0 when none); a cluster's is the same share over its members' requests together. A
 rule turns it into `template` evidence tagged `CampaignParams.link_tag`, which assembly counts
-as coordination (the anchor passed its own multi-family bar).
+as coordination (the anchor passed its own multi-family bar). Which anchor an entity is linked
+to is kept in the frame `LINKS_FRAME`, so the evidence can name the linked campaign.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -28,7 +29,7 @@ import polars as pl
 from detector.campaigns.kits import is_kit_unit
 from detector.campaigns.params import CampaignParams
 from detector.campaigns.profile import query_frame, table_exists
-from detector.rules.evaluate import rule_hits
+from detector.rules.evaluate import missing_features, rule_hits
 from detector.rules.schema import DetectionRule
 
 ANCHORS_VIEW = "campaign_anchor_members_v"
@@ -37,6 +38,43 @@ CARRIED_REQUESTS = "campaign_kit_requests"
 # Content kinds of `account_day_attributes` that make up an operation's kit. Network values
 # are left out: proxy pools and cloud prefixes are rented by many unrelated customers.
 LINK_KINDS: tuple[str, ...] = ("system_fp", "template")
+LINK_FEATURES: tuple[str, ...] = (FEATURE, CARRIED_REQUESTS)
+# Frames `add_affiliates` leaves in the scan's frames: each entity's strongest link
+# (scope, entity_id, anchor, kind, share, requests) and the anchors' members.
+LINKS_FRAME = "campaign_links"
+ANCHORS_FRAME = "campaign_anchors"
+LINKS_SCHEMA: dict[str, type[pl.DataType]] = {
+    "scope": pl.String, "entity_id": pl.String, "anchor": pl.String, "kind": pl.String,
+    FEATURE: pl.Float64, CARRIED_REQUESTS: pl.Float64,
+}
+
+# Features that only the campaigns stage adds to the frames, after the rules stage has run, by
+# the step that adds them: kit groups (`detector.campaigns.kits`, on kit-group rows) and the
+# content links of this module. Rules reading them are evaluated by that step, where they
+# exist. (Kit rows also carry `template_overlap`, but graph clusters have it from the start.)
+CAMPAIGN_STAGE_FEATURES: dict[str, str] = {
+    "exclusive_content_share": "kit_groups",
+    FEATURE: "campaign_links",
+    CARRIED_REQUESTS: "campaign_links",
+}
+
+
+def split_missing(
+    missing: Mapping[str, Iterable[str]], later: Mapping[str, str] = CAMPAIGN_STAGE_FEATURES,
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Split the rules stage's missing features (rule id -> features) into those no stage
+    provides (still missing) and, per rule, the later steps that provide the rest."""
+    absent: dict[str, list[str]] = {}
+    deferred: dict[str, list[str]] = {}
+    for rule_id, features in missing.items():
+        names = sorted(features)
+        steps = sorted({later[f] for f in names if f in later})
+        if steps:
+            deferred[rule_id] = steps
+        unknown = [f for f in names if f not in later]
+        if unknown:
+            absent[rule_id] = unknown
+    return absent, deferred
 
 
 @dataclass(frozen=True)
@@ -136,7 +174,8 @@ def affiliation_features(
     carried: pl.DataFrame, accounts: pl.DataFrame, membership: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per account and per cluster of `membership`: `campaign_kit_share` and
-    `campaign_kit_requests` (the largest over anchors and kinds)."""
+    `campaign_kit_requests` (the largest over anchors and kinds), with the `anchor` and `kind`
+    of that largest link."""
     requests = accounts.select(
         pl.col("account_id").cast(pl.String),
         pl.col("requests").cast(pl.Float64).fill_null(0.0).clip(lower_bound=1.0).alias("total"),
@@ -146,7 +185,7 @@ def affiliation_features(
         .with_columns((pl.col("carried") / pl.col("total")).alias(FEATURE))
         .sort(FEATURE, "carried", descending=True)
         .group_by("account_id", maintain_order=True).first()
-        .select("account_id", FEATURE, pl.col("carried").alias(CARRIED_REQUESTS))
+        .select("account_id", FEATURE, pl.col("carried").alias(CARRIED_REQUESTS), "anchor", "kind")
     )
     members = membership.select(pl.col("account_id").cast(pl.String), pl.col("cluster_id").cast(pl.String))
     cluster_totals = members.join(requests, on="account_id").group_by("cluster_id").agg(pl.col("total").sum())
@@ -158,9 +197,22 @@ def affiliation_features(
         .with_columns((pl.col("carried") / pl.col("total")).alias(FEATURE))
         .sort(FEATURE, "carried", descending=True)
         .group_by("cluster_id", maintain_order=True).first()
-        .select("cluster_id", FEATURE, pl.col("carried").alias(CARRIED_REQUESTS))
+        .select("cluster_id", FEATURE, pl.col("carried").alias(CARRIED_REQUESTS), "anchor", "kind")
     )
     return per_account, per_cluster
+
+
+def link_frame(per_account: pl.DataFrame, per_cluster: pl.DataFrame) -> pl.DataFrame:
+    """The strongest link of every linked account and cluster, in `LINKS_SCHEMA`."""
+    columns = ["entity_id", "anchor", "kind", FEATURE, CARRIED_REQUESTS]
+    parts = [
+        frame.rename({id_column: "entity_id"}).select(columns)
+        .with_columns(pl.lit(scope).alias("scope"))
+        for scope, id_column, frame in (
+            ("account", "account_id", per_account), ("cluster", "cluster_id", per_cluster),
+        )
+    ]
+    return pl.concat(parts).filter(pl.col(FEATURE) > 0).select(list(LINKS_SCHEMA)).cast(LINKS_SCHEMA)  # type: ignore[arg-type]
 
 
 def add_affiliates(
@@ -170,32 +222,57 @@ def add_affiliates(
     *,
     params: CampaignParams | None = None,
     affiliate_params: AffiliateParams | None = None,
-) -> dict[str, int]:
+) -> dict[str, object]:
     """Add `campaign_kit_share` to the scan's `accounts` and `clusters` frames and append the
-    hits of the rules that read it to `account_hits` and `cluster_hits` (after kit groups)."""
+    hits of the rules that read it to `account_hits` and `cluster_hits` (after kit groups).
+
+    Also leaves `frames[LINKS_FRAME]` (each linked entity's anchor) and `frames[ANCHORS_FRAME]`
+    for the evidence. The statistics name the link rules that still lack a feature here
+    (`link_rules_missing_features`): those cannot fire.
+    """
     params = params or CampaignParams()
+    frames[LINKS_FRAME] = pl.DataFrame(schema=LINKS_SCHEMA)
+    frames[ANCHORS_FRAME] = pl.DataFrame(schema={"account_id": pl.String, "anchor": pl.String})
     accounts, clusters = frames["accounts"], frames["clusters"]
+    reading = {
+        scope: [r for r in rules if r.scope == scope and not r.features().isdisjoint(LINK_FEATURES)]
+        for scope in ("account", "cluster")
+    }
     if accounts.is_empty() or "requests" not in accounts.columns:
-        return {"anchors": 0, "affiliated_accounts": 0}
+        return {
+            "anchors": 0, "affiliated_accounts": 0,
+            "link_rules_missing_features": {
+                **missing_features(reading["account"], accounts.columns),
+                **missing_features(reading["cluster"], clusters.columns),
+            },
+        }
     anchors = anchor_units(frames["membership"], frames["cluster_hits"], rules, params)
     carried = carried_content(con, anchors, affiliate_params)
     per_account, per_cluster = affiliation_features(carried, accounts, frames["membership"])
-    added = [FEATURE, CARRIED_REQUESTS]
-    accounts = accounts.drop(added, strict=False).join(per_account, on="account_id", how="left")
+    frames[LINKS_FRAME] = link_frame(per_account, per_cluster)
+    frames[ANCHORS_FRAME] = anchors
+    added = list(LINK_FEATURES)
+    accounts = accounts.drop(added, strict=False).join(
+        per_account.select("account_id", *added), on="account_id", how="left"
+    )
     accounts = accounts.with_columns(pl.col(c).fill_null(0.0) for c in added)
     frames["accounts"] = accounts
     if "cluster_id" in clusters.columns:
-        clusters = clusters.drop(added, strict=False).join(per_cluster, on="cluster_id", how="left")
+        clusters = clusters.drop(added, strict=False).join(
+            per_cluster.select("cluster_id", *added), on="cluster_id", how="left"
+        )
         frames["clusters"] = clusters.with_columns(pl.col(c).fill_null(0.0) for c in added)
+    missing: dict[str, list[str]] = {}
     for scope, key, frame_name, id_column in (
         ("account", "account_hits", "accounts", "account_id"),
         ("cluster", "cluster_hits", "clusters", "cluster_id"),
     ):
-        reading = [r for r in rules if r.scope == scope and not r.features().isdisjoint(added)]
-        if reading and id_column in frames[frame_name].columns:
-            hits = rule_hits(frames[frame_name], reading, id_column=id_column)
+        missing.update(missing_features(reading[scope], frames[frame_name].columns))
+        if reading[scope] and id_column in frames[frame_name].columns:
+            hits = rule_hits(frames[frame_name], reading[scope], id_column=id_column)
             frames[key] = pl.concat([frames[key], hits]).unique(maintain_order=True)
     return {
         "anchors": anchors.get_column("anchor").n_unique() if anchors.height else 0,
         "affiliated_accounts": per_account.filter(pl.col(FEATURE) > 0).height,
+        "link_rules_missing_features": missing,
     }

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from detector.campaigns.affiliates import ANCHORS_FRAME, CARRIED_REQUESTS, FEATURE, LINKS_FRAME
 from detector.campaigns.assemble import CampaignDraft
 from detector.campaigns.params import CampaignParams
 from detector.campaigns.profile import table_exists
@@ -310,6 +311,63 @@ def _sample_prompts(
     finally:
         con.unregister(POINTERS_VIEW)
     return found
+
+
+def _linked_campaign(
+    anchor: str, by_unit: dict[str, str], anchor_members: dict[str, set[str]],
+    drafts: Sequence[CampaignDraft],
+) -> str | None:
+    """The campaign decided on `anchor`'s unit; failing that (its members were regrouped), the
+    one holding most of the anchor's members; None when no campaign holds any."""
+    if f"cluster:{anchor}" in by_unit:
+        return by_unit[f"cluster:{anchor}"]
+    members = anchor_members.get(anchor, set())
+    overlap = [(len(members.intersection(d.members)), d.campaign_id) for d in drafts]
+    best = max(overlap, default=(0, ""), key=lambda o: (o[0], o[1]))
+    return best[1] if best[0] > 0 else None
+
+
+def with_campaign_links(
+    drafts: Sequence[CampaignDraft], frames: dict[str, pl.DataFrame], params: CampaignParams | None = None
+) -> list[CampaignDraft]:
+    """Drafts decided with a campaign-content link rule, with the signal `campaign_link`: the
+    campaign whose exclusive content the unit carries (`campaign_id`), the share and number
+    of the unit's requests on it, the content kind, and for a cluster unit the share of each
+    member that carries the same campaign's content (`accounts`)."""
+    params = params or CampaignParams()
+    links = frames.get(LINKS_FRAME)
+    if links is None or links.is_empty():
+        return list(drafts)
+    anchors = frames.get(ANCHORS_FRAME, pl.DataFrame(schema={"account_id": pl.String, "anchor": pl.String}))
+    anchor_members: dict[str, set[str]] = {}
+    for account, anchor in anchors.select("account_id", "anchor").iter_rows():
+        anchor_members.setdefault(str(anchor), set()).add(str(account))
+    by_unit = {d.unit: d.campaign_id for d in drafts}
+    strongest = {
+        (str(row["scope"]), str(row["entity_id"])): row for row in links.iter_rows(named=True)
+    }
+    result = []
+    for draft in drafts:
+        scope, _, entity = draft.unit.partition(":")
+        row = strongest.get((scope, entity))
+        if row is None or params.link_tag not in draft.tags:
+            result.append(draft)
+            continue
+        link: dict[str, Any] = {
+            "campaign_id": _linked_campaign(str(row["anchor"]), by_unit, anchor_members, drafts),
+            FEATURE: _round(row[FEATURE]),
+            CARRIED_REQUESTS: int(row[CARRIED_REQUESTS]),
+            "kind": row["kind"],
+        }
+        if scope == "cluster":
+            link["accounts"] = {
+                member: _round(strongest[("account", member)][FEATURE])
+                for member in draft.members
+                if ("account", member) in strongest
+                and strongest[("account", member)]["anchor"] == row["anchor"]
+            }
+        result.append(with_signals(draft, {"campaign_link": link}))
+    return result
 
 
 def with_signals(draft: CampaignDraft, signals: dict[str, Any]) -> CampaignDraft:

@@ -33,6 +33,7 @@ import polars as pl
 
 from detector.campaigns.membership import characteristic_values_ctes
 from detector.campaigns.profile import group_frame, query_frame, table_exists
+from detector.campaigns.value_sums import held_values_sql, population_sql, totals_match_day_rows
 from detector.rules.evaluate import rule_hits
 from detector.rules.schema import DetectionRule
 
@@ -58,14 +59,10 @@ class KitParams:
     max_members: int = 5_000
 
 
-def _pairs_sql() -> str:
-    kinds = ", ".join(f"'{k}'" for k in KIT_KINDS)  # fixed constants, not user input
+def _pairs_sql(*, from_totals: bool) -> str:
     return f"""
-        WITH held AS (
-            SELECT DISTINCT account_id, kind, value FROM account_day_attributes
-            WHERE kind IN ({kinds})
-        ),
-        population AS (SELECT count(DISTINCT account_id) AS n FROM account_day_attributes),
+        WITH held AS ({held_values_sql(KIT_KINDS, from_totals=from_totals)}),
+        population AS ({population_sql(from_totals=from_totals)}),
         holders AS (SELECT kind, value, count(*) AS h FROM held GROUP BY kind, value),
         candidate_held AS (
             SELECT held.* FROM held JOIN {KIT_CANDIDATES_VIEW} c USING (account_id)
@@ -91,8 +88,10 @@ def _pairs_sql() -> str:
     """
 
 
-def _kit_features_sql() -> str:
-    ctes = characteristic_values_ctes(("template", "system_fp"), KIT_MEMBERS_VIEW, "cluster_id")
+def _kit_features_sql(*, from_totals: bool) -> str:
+    ctes = characteristic_values_ctes(
+        ("template", "system_fp"), KIT_MEMBERS_VIEW, "cluster_id", from_totals=from_totals
+    )
     return ctes + f""",
         per_kind AS (
             SELECT m.cluster_id, a.kind, sum(a.n) AS total,
@@ -122,16 +121,24 @@ def _group_id(members: Sequence[str]) -> str:
 
 
 def kit_groups(
-    con: duckdb.DuckDBPyConnection, candidates: Sequence[str], params: KitParams | None = None
+    con: duckdb.DuckDBPyConnection,
+    candidates: Sequence[str],
+    params: KitParams | None = None,
+    *,
+    from_totals: bool | None = None,
 ) -> pl.DataFrame:
-    """(account_id, cluster_id) of the kit groups among `candidates` (see the module docstring)."""
+    """(account_id, cluster_id) of the kit groups among `candidates` (see the module docstring).
+
+    `from_totals`: whether the running totals match the day rows (`value_sums`); None checks."""
     params = params or KitParams()
     schema = {"account_id": pl.String, "cluster_id": pl.String}
     if not candidates or not table_exists(con, "account_day_attributes"):
         return pl.DataFrame(schema=schema)
     con.register(KIT_CANDIDATES_VIEW, pl.DataFrame({"account_id": list(candidates)}).to_arrow())
     try:
-        pairs = query_frame(con, _pairs_sql(), {
+        if from_totals is None:
+            from_totals = totals_match_day_rows(con)
+        pairs = query_frame(con, _pairs_sql(from_totals=from_totals), {
             "share": params.max_population_share, "max_holders": params.max_holders,
             "min_kinds": params.min_kinds, "max_pairs": params.max_pairs,
         })
@@ -150,14 +157,19 @@ def kit_groups(
     return pl.DataFrame(rows, schema=schema, orient="row").sort("cluster_id", "account_id")
 
 
-def kit_frame(con: duckdb.DuckDBPyConnection, membership: pl.DataFrame) -> pl.DataFrame:
-    """The cluster-rule view of kit groups: member aggregates plus the two kit features."""
+def kit_frame(
+    con: duckdb.DuckDBPyConnection, membership: pl.DataFrame, *, from_totals: bool | None = None
+) -> pl.DataFrame:
+    """The cluster-rule view of kit groups: member aggregates plus the two kit features
+    (`from_totals` as in `kit_groups`)."""
     frame = group_frame(con, membership)
     if frame.is_empty():
         return frame
     con.register(KIT_MEMBERS_VIEW, membership.select("account_id", "cluster_id").to_arrow())
     try:
-        kit = query_frame(con, _kit_features_sql())
+        if from_totals is None:
+            from_totals = totals_match_day_rows(con)
+        kit = query_frame(con, _kit_features_sql(from_totals=from_totals))
     finally:
         con.unregister(KIT_MEMBERS_VIEW)
     return frame.join(kit.with_columns(pl.col("cluster_id").cast(pl.String)), on="cluster_id", how="left")
@@ -170,12 +182,13 @@ def add_kit_groups(
     *,
     min_cluster_members: int = 2,
     params: KitParams | None = None,
+    from_totals: bool | None = None,
 ) -> dict[str, int]:
     """Append kit groups to the scan's `membership`, `clusters` and `cluster_hits` frames.
 
     Candidates are the accounts of `frames["accounts"]` outside every graph cluster of at
     least `min_cluster_members` accounts whose anomaly score reaches `params.min_anomaly`.
-    Returns counts for the scan's stage statistics.
+    Returns counts for the scan's stage statistics. `from_totals` as in `kit_groups`.
     """
     membership, accounts = frames["membership"], frames["accounts"]
     if accounts.is_empty() or "account_id" not in accounts.columns:
@@ -189,10 +202,10 @@ def add_kit_groups(
     if "anomaly_score" in pool.columns:
         pool = pool.filter(pl.col("anomaly_score").fill_null(0.0) >= params.min_anomaly)
     candidates = pool.get_column("account_id").cast(pl.String)
-    groups = kit_groups(con, candidates.to_list(), params)
+    groups = kit_groups(con, candidates.to_list(), params, from_totals=from_totals)
     if groups.is_empty():
         return {"kit_groups": 0, "kit_accounts": 0}
-    rows = kit_frame(con, groups)
+    rows = kit_frame(con, groups, from_totals=from_totals)
     cluster_rules = [r for r in rules if r.scope == "cluster"]
     hits = rule_hits(rows, cluster_rules, id_column="cluster_id")
     grouped = groups.get_column("account_id")

@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 
 from detector.campaigns.profile import query_frame, table_columns, table_exists
+from detector.campaigns.value_sums import account_values_sql, totals_match_day_rows
 
 UNIT_MEMBERS_VIEW = "campaign_unit_members_v"
 SUPPORT_SCHEMA = pl.Schema([
@@ -48,17 +49,15 @@ class MemberSupport:
     min_strong_partners: int = 2
 
 
-def characteristic_values_ctes(kinds: Sequence[str], members_view: str, unit: str) -> str:
+def characteristic_values_ctes(
+    kinds: Sequence[str], members_view: str, unit: str, *, from_totals: bool = False
+) -> str:
     """CTEs `a` (requests per account and attribute value), `holders` and `characteristic`:
     the values of each unit held by two or more of its members and by more members than
-    non-members. `kinds`, `members_view` and `unit` are code constants, never user input."""
-    kind_list = ", ".join(f"'{k}'" for k in kinds)
+    non-members. `kinds`, `members_view` and `unit` are code constants, never user input;
+    `from_totals` reads `a` from the running totals (`value_sums`)."""
     return f"""
-        WITH a AS (
-            SELECT account_id, kind, value, sum(requests) AS n
-            FROM account_day_attributes WHERE kind IN ({kind_list})
-            GROUP BY account_id, kind, value
-        ),
+        WITH a AS ({account_values_sql(kinds, from_totals=from_totals)}),
         holders AS (SELECT kind, value, count(*) AS h FROM a GROUP BY kind, value),
         inside AS (
             SELECT m.{unit}, a.kind, a.value, count(*) AS k
@@ -71,8 +70,9 @@ def characteristic_values_ctes(kinds: Sequence[str], members_view: str, unit: st
         )"""
 
 
-def _affinity_sql() -> str:
-    return characteristic_values_ctes(AFFINITY_KINDS, UNIT_MEMBERS_VIEW, "unit") + f""",
+def _affinity_sql(*, from_totals: bool) -> str:
+    ctes = characteristic_values_ctes(AFFINITY_KINDS, UNIT_MEMBERS_VIEW, "unit", from_totals=from_totals)
+    return ctes + f""",
         per_kind AS (
             SELECT m.unit, m.account_id, a.kind,
                    sum(a.n) FILTER (WHERE c.value IS NOT NULL) / sum(a.n) AS share
@@ -112,10 +112,13 @@ def member_support(
     con: duckdb.DuckDBPyConnection,
     units: Sequence[tuple[str, Sequence[str]]],
     support: MemberSupport | None = None,
+    *,
+    from_totals: bool | None = None,
 ) -> pl.DataFrame:
     """(unit, account_id, affinity, strong_partners, partners) for every member of every unit given.
 
     Missing graph or feature tables give zeros, which the caller reads as "no support".
+    `from_totals`: whether the running totals match the day rows (`value_sums`); None checks.
     """
     support = support or MemberSupport()
     members = pl.DataFrame(
@@ -129,7 +132,10 @@ def member_support(
         result = members
         if table_exists(con, "account_day_attributes"):
             result = result.join(
-                query_frame(con, _affinity_sql()), on=["unit", "account_id"], how="left"
+                query_frame(con, _affinity_sql(
+                    from_totals=totals_match_day_rows(con) if from_totals is None else from_totals
+                )),
+                on=["unit", "account_id"], how="left",
             )
         if table_exists(con, "account_edges"):
             links = query_frame(

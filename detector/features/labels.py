@@ -5,8 +5,8 @@ The pipeline's batch is reduced to its distinct prompts, system prompts and tool
 window feeds both the CoT rules and (its first `RULE_CHARS` characters) the capability rules and
 model. What a prompt contributes (the model's log-odds, the rules' miss products, the CoT rules
 that fired) is kept in `prompt_labels` under a hash of the prompt and a version of the rules and
-model, so a prompt seen in an earlier batch or run is not scored again. Per-row results are numpy
-gathers and products over the few rule and capability columns.
+model, so a prompt seen in an earlier batch or run is not scored again. Evidence is combined
+once per distinct (prompt, system prompt, tools) triple and gathered back to the rows.
 """
 
 from __future__ import annotations
@@ -74,23 +74,58 @@ def request_labels(
     else:
         evidence = cached_prompt_evidence(con, prompts, taxonomy, model, rules)
 
+    # A label depends only on the (prompt, system prompt, tool list) of a request: evidence is
+    # combined once per distinct triple of a batch and gathered back to the rows.
+    triples = _distinct_triples(prompts.index, systems.index, tools.index)
+    prompt_of, system_of, tools_of = triples.members
     lowered_systems = lowered_window(systems.values)
-    fired = evidence.cot_hits[prompts.index] | rule_hits(lowered_systems, rules)[systems.index]
+    fired = evidence.cot_hits[prompt_of] | rule_hits(lowered_systems, rules)[system_of]
     labels, confidence = combine_evidence(
         taxonomy,
-        evidence.log_odds[prompts.index],
-        evidence.miss[prompts.index]
-        * rule_miss(lowered_systems.str.head(RULE_CHARS), taxonomy, SYSTEM_PROMPT_FACTOR)[systems.index]
-        * tool_miss(tools.values, taxonomy)[tools.index],
+        evidence.log_odds[prompt_of],
+        evidence.miss[prompt_of]
+        * rule_miss(lowered_systems.str.head(RULE_CHARS), taxonomy, SYSTEM_PROMPT_FACTOR)[system_of]
+        * tool_miss(tools.values, taxonomy)[tools_of],
     )
+    cot_score = np.asarray(noisy_or(fired, rules), dtype=np.float64)
     return pl.DataFrame(
         {
             "request_id": request_ids,
-            "capability": labels,
-            "capability_confidence": confidence,
-            "cot_score": np.asarray(noisy_or(fired, rules), dtype=np.float64),
+            "capability": labels.gather(triples.index),
+            "capability_confidence": confidence[triples.index],
+            "cot_score": cot_score[triples.index],
         }
     )
+
+
+@dataclass(frozen=True)
+class _Triples:
+    """Distinct (prompt, system prompt, tools) positions of a batch: `members` holds the three
+    position arrays of each distinct triple, `index` each row's triple."""
+
+    members: tuple[np.ndarray, np.ndarray, np.ndarray]
+    index: np.ndarray
+
+
+def _distinct_triples(prompt: np.ndarray, system: np.ndarray, tools: np.ndarray) -> _Triples:
+    """Distinct triples of positions, packed into one int64 key when the three counts allow
+    (always, in practice), else found by a row-wise unique."""
+    prompt, system, tools = (np.asarray(a, dtype=np.int64) for a in (prompt, system, tools))
+    if len(prompt) == 0:
+        empty = np.zeros(0, np.int64)
+        return _Triples((empty, empty, empty), empty)
+    systems, tool_lists = int(system.max()) + 1, int(tools.max()) + 1
+    if (int(prompt.max()) + 1) * systems * tool_lists < 2**62:
+        keys = (prompt * systems + system) * tool_lists + tools
+        unique, index = np.unique(keys, return_inverse=True)
+        members = (
+            unique // (systems * tool_lists),
+            unique // tool_lists % systems,
+            unique % tool_lists,
+        )
+        return _Triples(members, index.ravel())
+    rows, index = np.unique(np.column_stack([prompt, system, tools]), axis=0, return_inverse=True)
+    return _Triples((rows[:, 0], rows[:, 1], rows[:, 2]), index.ravel())
 
 
 def prompt_evidence(

@@ -3,7 +3,9 @@
 1. Requests not yet in `request_features` (within `since`/`until`) are found per UTC day: a day
    whose request count equals its featurized count is done, others are anti-joined on
    request_id within the day. They are read in batches of whole days (big days split by a hash
-   of request_id), with their prompts clipped to the windows the text features read.
+   of request_id), with their prompts clipped to the windows the text features read. DuckDB
+   hashes each row's texts as it reads; only the prompts come along with the rows, the few
+   distinct system prompts and tool lists are read back by row number (`_read_batch`).
 2. Per batch, on its distinct prompts and system prompts only (`distinct`): template and
    system-prompt fingerprints (`templates`), capability and CoT scores (`labels`, which keeps
    per-prompt evidence in `prompt_labels` so no prompt is scored twice); one transaction per
@@ -43,14 +45,14 @@ import duckdb
 import polars as pl
 
 from detector.features.accounts import RARE_TEMPLATE_SHARE, update_all_time
-from detector.features.distinct import DistinctTexts, distinct_texts
+from detector.features.distinct import DistinctTexts, from_first_rows, group_rows
 from detector.features.normalize import (
     TEMPLATE_HEAD_CHARS,
     TEMPLATE_TAIL_CHARS,
     masked_template_text,
 )
 from detector.features.tables import ensure_feature_tables
-from detector.features.templates import LINK_THRESHOLD, assign_fingerprints
+from detector.features.templates import LINK_THRESHOLD, assign_fingerprints, fingerprint_texts
 from detector.features.totals import ensure_totals
 from detector.features.volume import (
     DAY_REQUEST_COLUMNS,
@@ -137,9 +139,9 @@ def compute_features(
     stats.batches = len(batches)
     with _timed(stats, "request_features"), _Background(con, batches, (since, until), stats) as bg:
         for batch in _progress(batches, progress, "featurizing requests"):
-            frame = bg.next_frame()
+            read = bg.next_frame()
             with transaction(con):
-                fresh = _featurize_batch(con, batch, frame, config, stats)
+                fresh = _featurize_batch(con, batch, read, config, stats)
             if fresh is not None:
                 bg.write_partials(*fresh)
                 stats.days_recomputed += len(fresh[1])
@@ -279,7 +281,7 @@ def _plan_batches(
 # Requests of whole UTC days (or one hash part of a big day) that have no features yet; the
 # anti-join reads only the same days of request_features, empty for new days.
 _PENDING_ROWS = """
-SELECT r.* FROM requests r
+SELECT r.*, r.rowid AS source_row FROM requests r
 WHERE r."timestamp" >= $low AND r."timestamp" < $high
   AND ($since IS NULL OR r."timestamp" >= $since) AND ($until IS NULL OR r."timestamp" < $until)
   AND ($parts = 1 OR hash(r.request_id) % $buckets % $parts = $part)
@@ -289,23 +291,55 @@ WHERE r."timestamp" >= $low AND r."timestamp" < $high
   )
 """
 
-_BATCH_ROWS = """
-SELECT r.request_id, r.account_id, r."timestamp", CAST(timezone('UTC', r."timestamp") AS DATE) AS day,
-       -- strlen (bytes, O(1)) bounds length (characters, a UTF-8 scan): most texts skip the scan
-       CASE WHEN strlen(r.prompt) > $head + $tail AND length(r.prompt) > $head + $tail
-            THEN left(r.prompt, $head) || chr(10) || right(r.prompt, $tail) ELSE r.prompt END AS prompt,
-       CASE WHEN strlen(r.system_prompt) > $head + $tail AND length(r.system_prompt) > $head + $tail
-            THEN left(r.system_prompt, $head) || chr(10) || right(r.system_prompt, $tail)
-            ELSE r.system_prompt END AS system_prompt,
-       CAST(r.tools AS VARCHAR) AS tools,
-       coalesce(CAST(r.tools AS VARCHAR) NOT IN ('[]', '{}', 'null', ''), false) AS has_tools
-       {request_columns}
-FROM (""" + _PENDING_ROWS + """) r
+def _clipped(column: str) -> str:
+    # strlen (bytes, O(1)) bounds length (characters, a UTF-8 scan): most texts skip the scan;
+    # NULL reads as the empty text, as in `distinct`
+    return f"""CASE WHEN strlen(r.{column}) > $head + $tail AND length(r.{column}) > $head + $tail
+        THEN left(r.{column}, $head) || chr(10) || right(r.{column}, $tail)
+        ELSE coalesce(r.{column}, '') END"""
+
+
+_TOOLS_TEXT = "coalesce(CAST(r.tools AS VARCHAR), '')"
+
+# A batch's rows with a 64-bit DuckDB hash of each text they carry; of the texts only the
+# clipped prompt comes along (most prompts of a batch are distinct or nearly so). The few
+# distinct system prompts and tool lists are fetched by row number afterwards (`_TEXTS_AT`),
+# so their bulk is neither converted to Arrow nor hashed again in Python.
+_BATCH_ROWS = (
+    """
+SELECT *, hash(prompt) AS prompt_key FROM (
+    SELECT r.source_row, r.request_id, r.account_id, r."timestamp",
+           CAST(timezone('UTC', r."timestamp") AS DATE) AS day,
+           """
+    + _clipped("prompt")
+    + """ AS prompt,
+           hash("""
+    + _clipped("system_prompt")
+    + """) AS system_key,
+           hash("""
+    + _TOOLS_TEXT
+    + """) AS tools_key
+           {request_columns}
+    FROM ("""
+    + _PENDING_ROWS
+    + """) r
+)
 """
+)
 _FRESH_BATCH_ROWS = _BATCH_ROWS.replace(
     "{request_columns}", "".join(f", r.{name}" for name in DAY_REQUEST_COLUMNS)
 )
 _BATCH_ROWS = _BATCH_ROWS.replace("{request_columns}", "")
+
+# The texts of given rows (DuckDB pushes the row numbers into the scan as a range filter).
+_TEXTS_AT = {
+    "system_prompt": "SELECT r.rowid AS source_row, hash(t) AS text_key, t AS text FROM ("
+    "SELECT r.rowid, " + _clipped("system_prompt") + " AS t FROM requests r"
+    " WHERE r.rowid = ANY($rows)) r",
+    "tools": "SELECT r.rowid AS source_row, hash(t) AS text_key, t AS text FROM ("
+    "SELECT r.rowid, " + _TOOLS_TEXT + " AS t FROM requests r WHERE r.rowid = ANY($rows)) r",
+}
+_EMPTY_TOOLS = ("[]", "{}", "null", "")
 
 
 class _Background:
@@ -333,7 +367,7 @@ class _Background:
         self._stats = stats
         self._cursor: duckdb.DuckDBPyConnection | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._read: Future[pl.DataFrame] | None = None
+        self._read: Future[_BatchRows] | None = None
         self._writes: list[Future[None]] = []
         self._next = 0
 
@@ -353,8 +387,8 @@ class _Background:
         if self._cursor is not None:
             self._cursor.close()
 
-    def next_frame(self) -> pl.DataFrame:
-        """The frame of the next batch (in the order given); queues the read of the one after."""
+    def next_frame(self) -> _BatchRows:
+        """The rows of the next batch (in the order given); queues the read of the one after."""
         if self._read is None:
             raise IndexError("no batch left to read")
         frame = self._read.result()
@@ -405,56 +439,106 @@ class _Background:
             self._read = self._pool.submit(_read_batch, self._cursor, batch, self._window)
 
 
+@dataclass(frozen=True)
+class _BatchRows:
+    """A batch read: its request columns in time order, and its distinct texts."""
+
+    frame: pl.DataFrame
+    prompts: DistinctTexts
+    systems: DistinctTexts
+    tools: DistinctTexts
+
+
 def _read_batch(
     con: duckdb.DuckDBPyConnection,
     batch: _Batch,
     window: tuple[datetime | None, datetime | None],
-) -> pl.DataFrame:
-    """The pending requests of a batch, prompts clipped (plus the request columns of the
-    partials when the batch is fresh)."""
-    frame = pl.from_arrow(
-        con.sql(
-            _FRESH_BATCH_ROWS if batch.fresh else _BATCH_ROWS,
-            params={
-                "head": TEXT_HEAD_CHARS,
-                "tail": TEXT_TAIL_CHARS,
-                "since": window[0],
-                "until": window[1],
-                "parts": batch.parts,
-                "part": batch.part,
-                "buckets": _HASH_BUCKETS,
-                **_day_range(batch.first_day, batch.last_day),
-            },
-        ).to_arrow_table()
+) -> _BatchRows:
+    """The pending requests of a batch in time order (plus the request columns of the partials
+    when the batch is fresh), with their distinct clipped prompts, system prompts and tools.
+
+    Rows are grouped by DuckDB's hash of each text; only the prompts come along with the rows,
+    the first row of each other distinct text is read back by its row number in the same
+    snapshot, so the tool lists (about a kilobyte each) are not materialized per row.
+    """
+    params: dict[str, object] = {
+        "head": TEXT_HEAD_CHARS,
+        "tail": TEXT_TAIL_CHARS,
+        "since": window[0],
+        "until": window[1],
+        "parts": batch.parts,
+        "part": batch.part,
+        "buckets": _HASH_BUCKETS,
+        **_day_range(batch.first_day, batch.last_day),
+    }
+    with transaction(con):  # one snapshot: row numbers stay valid for the texts read after
+        read = _frame(con, _FRESH_BATCH_ROWS if batch.fresh else _BATCH_ROWS, params)
+        # stored in time order (zone maps keep day and time filters cheap); sorted here, on the
+        # reading thread and without the prompts
+        order = read.select(pl.arg_sort_by("timestamp", "request_id")).to_series().to_numpy()
+        prompt_rows, prompt_index = group_rows(read.get_column("prompt_key").to_numpy()[order])
+        prompts = from_first_rows(
+            read.get_column("prompt").gather(order[prompt_rows]), prompt_index
+        )
+        frame = read.drop("prompt", "prompt_key")[order]
+        systems = _texts_at(con, frame, "system_prompt", "system_key", params)
+        tools = _texts_at(con, frame, "tools", "tools_key", params)
+    has_tools = ~tools.values.is_in(_EMPTY_TOOLS).to_numpy()
+    frame = frame.drop("source_row", "system_key", "tools_key").with_columns(
+        pl.Series("has_tools", has_tools[tools.index], dtype=pl.Boolean)
     )
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    return _BatchRows(frame, prompts, systems, tools)
+
+
+def _texts_at(
+    con: duckdb.DuckDBPyConnection,
+    frame: pl.DataFrame,
+    column: str,
+    key: str,
+    params: dict[str, object],
+) -> DistinctTexts:
+    """The distinct texts of `column` of the batch's rows, grouped by their `key` hashes."""
+    first, index = group_rows(frame.get_column(key).to_numpy())
+    rows = frame.get_column("source_row").gather(first)
+    wanted = pl.DataFrame({"source_row": rows, "text_key": frame.get_column(key).gather(first)})
+    if not first.size:
+        return from_first_rows(pl.Series(column, [], dtype=pl.String), index)
+    clip = {"head": params["head"], "tail": params["tail"]} if column == "system_prompt" else {}
+    texts = _frame(con, _TEXTS_AT[column], {"rows": rows.to_list(), **clip})
+    found = wanted.join(texts, on="source_row", how="left", maintain_order="left")
+    if not found.get_column("text_key").equals(found.get_column("text_key_right")):
+        # within one snapshot a row number names one row: this is a bug, not bad input
+        raise RuntimeError(f"{column} texts read back by row number do not match their hashes")
+    return from_first_rows(found.get_column("text").alias(column), index)
 
 
 def _featurize_batch(
     con: duckdb.DuckDBPyConnection,
     batch: _Batch,
-    frame: pl.DataFrame,
+    read: _BatchRows,
     config: FeatureConfig,
     stats: FeatureRunStats,
 ) -> tuple[pl.DataFrame, list[date]] | None:
     """Featurize a batch and queue its days as dirty; for a fresh batch, return the rows and
     days its partials are to be written from."""
+    frame, prompts, systems = read.frame, read.prompts, read.systems
     if frame.height == 0:
         return None
-    prompts = distinct_texts(frame.get_column("prompt"))
-    systems = distinct_texts(frame.get_column("system_prompt"))
     with _timed(stats, "templates"):
-        masked = masked_template_text(
-            prompts.values, config.template_head_chars, config.template_tail_chars
+        prompt_fps = fingerprint_texts(
+            con,
+            "prompt",
+            prompts,
+            head=config.template_head_chars,
+            tail=config.template_tail_chars,
+            threshold=config.link_threshold,
         )
-        prompt_fps = assign_fingerprints(con, "prompt", masked, threshold=config.link_threshold)
         system_fps = _system_fingerprints(con, systems, config)
     stats.new_templates += prompt_fps.new_templates
     stats.new_template_components += prompt_fps.new_components
     stats.new_system_templates += system_fps[1]
     with _timed(stats, "capability_cot"):
-        labels = _request_labels(frame, prompts, systems, con)
+        labels = _request_labels(frame, prompts, systems, read.tools, con)
     if labels.get_column("request_id").equals(frame.get_column("request_id")):
         labels = labels.drop("request_id")  # same rows in the same order: no join needed
     else:
@@ -470,23 +554,18 @@ def _featurize_batch(
         ],
         how="horizontal",
     )
-    rows = (
-        combined.select(
-            "request_id",
-            "account_id",
-            "timestamp",
-            "day",
-            "template_hash",
-            "template_fp",
-            "system_fp",
-            "capability",
-            "capability_confidence",
-            "cot_score",
-            "has_tools",
-        )
-        # stored in time order (zone maps keep day and time filters cheap); sorted here rather
-        # than in SQL, where the sort would drag the prompts along
-        .sort("timestamp", "request_id")
+    rows = combined.select(  # in time order, as the batch was read
+        "request_id",
+        "account_id",
+        "timestamp",
+        "day",
+        "template_hash",
+        "template_fp",
+        "system_fp",
+        "capability",
+        "capability_confidence",
+        "cot_score",
+        "has_tools",
     )
     con.register("_dg_request_features", rows)
     try:
@@ -518,12 +597,12 @@ def _request_labels(
     frame: pl.DataFrame,
     prompts: DistinctTexts,
     systems: DistinctTexts,
+    tools: DistinctTexts,
     con: duckdb.DuckDBPyConnection,
 ) -> pl.DataFrame:
     """Capability label and CoT elicitation score per request, computed per new distinct prompt."""
     from detector.features.labels import request_labels
 
-    tools = distinct_texts(frame.get_column("tools"))
     return request_labels(frame.get_column("request_id"), prompts, systems, tools, con)
 
 
@@ -550,8 +629,10 @@ def _account_capability(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
     return account_capability_from_counts(counts, cot)
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    frame = pl.from_arrow(con.sql(sql).to_arrow_table())
+def _frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
     assert isinstance(frame, pl.DataFrame)
     return frame
 

@@ -9,10 +9,15 @@ a chance band collision does not chain unrelated templates. Connected components
 verified links become templates: a component that touches a known template takes its
 `template_fp` (the smallest, when it bridges several; history is never relabelled), a new
 component gets the hex of a salted hash of its smallest member hash, so ids reveal no text.
+A template hash is a pure function of the text, so the process keeps a memo from 64-bit text
+keys to template hashes: a batch masks and sketches only texts it has not met before
+(`fingerprint_texts` keys raw texts, `assign_fingerprints` masked ones).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,9 +29,16 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from detector.features.blobs import blob_array, blob_matrix
+from detector.features.distinct import DistinctTexts
+from detector.features.normalize import (
+    TEMPLATE_HEAD_CHARS,
+    TEMPLATE_TAIL_CHARS,
+    masked_template_text,
+)
 from detector.features.sketch import (
     BANDS,
     SIGNATURE_BINS,
+    Sketches,
     band_keys,
     digest_similarity,
     hex16,
@@ -85,38 +97,139 @@ def assign_fingerprints(
 
     Writes to `templates` and `template_bands`; call inside the caller's transaction.
     """
-    rows = pl.DataFrame({"text": masked.fill_null("")}).with_columns(
-        pl.col("text").hash(seed=0x5EED).alias("text_key")
+    texts = masked.fill_null("")
+    keys = texts.hash(seed=_MASKED_KEY_SEED).to_numpy()
+    distinct_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    distinct = texts.gather(first)
+    rows, new_templates, new_components = _fingerprint_keys(
+        con,
+        kind,
+        distinct_keys,
+        lambda positions: sketch_texts(distinct.gather(positions)),
+        _memo(("masked",)),
+        threshold,
     )
-    distinct = rows.unique("text_key", keep="first", maintain_order=True)
-    sketches = sketch_texts(distinct.get_column("text"))
-    text_hashes = pl.DataFrame(
-        {
-            "text_key": distinct.get_column("text_key"),
-            "template_hash": pl.Series(sketches.template_hash, dtype=pl.UInt64),
-        }
-    )
-    hashes, first = np.unique(sketches.template_hash, return_index=True)
-    signatures = sketches.signature[first]
+    return FingerprintBatch(rows[inverse.ravel()], new_templates, new_components)
 
-    candidates = pl.DataFrame({"template_hash": pl.Series(hashes, dtype=pl.UInt64)})
+
+def fingerprint_texts(
+    con: duckdb.DuckDBPyConnection,
+    kind: TemplateKind,
+    texts: DistinctTexts,
+    *,
+    head: int = TEMPLATE_HEAD_CHARS,
+    tail: int = TEMPLATE_TAIL_CHARS,
+    threshold: float = LINK_THRESHOLD,
+) -> FingerprintBatch:
+    """`assign_fingerprints` of the masked `texts.values`, one row per distinct text, masking and
+    sketching only the texts whose key this process has not fingerprinted before.
+
+    Same rows and writes as `assign_fingerprints(con, kind, masked_template_text(texts.values,
+    head, tail))`; call inside the caller's transaction.
+    """
+
+    def sketch(positions: np.ndarray) -> Sketches:
+        masked = masked_template_text(texts.values.gather(positions), head, tail)
+        keys = masked.hash(seed=_MASKED_KEY_SEED).to_numpy()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        distinct = sketch_texts(masked.gather(first))
+        inverse = inverse.ravel()
+        return Sketches(distinct.template_hash[inverse], distinct.signature[inverse])
+
+    keys = np.asarray(texts.keys, dtype=np.uint64)
+    rows, new_templates, new_components = _fingerprint_keys(
+        con, kind, keys, sketch, _memo(("text", head, tail)), threshold
+    )
+    return FingerprintBatch(rows, new_templates, new_components)
+
+
+def clear_template_hash_memo() -> None:
+    """Forget the text-key to template-hash memo of this process (results do not change)."""
+    with _MEMO_LOCK:
+        _MEMOS.clear()
+
+
+class _HashMemo:
+    """Sorted 64-bit text keys and the template hash of each text.
+
+    A template hash is a pure function of the text (and the clipping), so the memo is valid for
+    every store the process touches; it holds 16 bytes per text and is emptied past a limit.
+    """
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, np.uint64)
+        self.hashes = np.empty(0, np.uint64)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which keys are known, and their hashes (meaningless where unknown)."""
+        if len(self.keys) == 0:
+            return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), np.uint64)
+        position = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return self.keys[position] == keys, self.hashes[position]
+
+    def add(self, keys: np.ndarray, hashes: np.ndarray) -> None:
+        if len(keys) == 0:
+            return
+        if len(self.keys) + len(keys) > _MEMO_LIMIT:
+            self.keys, self.hashes = np.empty(0, np.uint64), np.empty(0, np.uint64)
+        merged, first = np.unique(np.concatenate([self.keys, keys]), return_index=True)
+        self.keys, self.hashes = merged, np.concatenate([self.hashes, hashes])[first]
+
+
+_MASKED_KEY_SEED = 0x5EED
+_MEMO_LIMIT = 4_000_000
+_MEMOS: dict[tuple[object, ...], _HashMemo] = {}
+_MEMO_LOCK = threading.Lock()
+
+
+def _memo(namespace: tuple[object, ...]) -> _HashMemo:
+    with _MEMO_LOCK:
+        return _MEMOS.setdefault(namespace, _HashMemo())
+
+
+def _fingerprint_keys(
+    con: duckdb.DuckDBPyConnection,
+    kind: TemplateKind,
+    keys: np.ndarray,
+    sketch: Callable[[np.ndarray], Sketches],
+    memo: _HashMemo,
+    threshold: float,
+) -> tuple[pl.DataFrame, int, int]:
+    """`template_hash` and `template_fp` per text key; counts of new templates and components.
+
+    `sketch(positions)` sketches the texts at those positions; only texts the memo lacks are
+    sketched, plus, rarely, memo hits whose template this store lacks (its signature is needed).
+    """
+    known_key, hashes = memo.lookup(keys)
+    sketched = np.flatnonzero(~known_key)
+    sketches = sketch(sketched)
+    hashes[sketched] = sketches.template_hash
+    memo.add(keys[sketched], sketches.template_hash)
+
+    candidates = np.unique(hashes)
     known = _query(
         con,
         "SELECT t.template_hash, t.template_fp FROM templates t"
         " SEMI JOIN _dg_candidates c ON t.template_hash = c.template_hash WHERE t.kind = ?",
         [kind],
-        _dg_candidates=candidates,
+        _dg_candidates=pl.DataFrame({"template_hash": pl.Series(candidates, dtype=pl.UInt64)}),
     )
-    is_new = ~np.isin(hashes, known.get_column("template_hash").to_numpy())
-    fresh = _cluster_new(con, kind, hashes[is_new], signatures[is_new], threshold)
+    new_hashes = candidates[~np.isin(candidates, known.get_column("template_hash").to_numpy())]
+    sketched_hashes, signatures = sketches.template_hash, sketches.signature
+    unsketched = ~np.isin(new_hashes, sketched_hashes)
+    if unsketched.any():
+        extra = sketch(np.flatnonzero(known_key & np.isin(hashes, new_hashes[unsketched])))
+        sketched_hashes = np.concatenate([sketched_hashes, extra.template_hash])
+        signatures = np.vstack([signatures, extra.signature])
+    # Equal token sequences have equal signatures: any text of a template gives its signature.
+    by_hash, first = np.unique(sketched_hashes, return_index=True)
+    new_signatures = signatures[first[np.searchsorted(by_hash, new_hashes)]]
+    fresh = _cluster_new(con, kind, new_hashes, new_signatures, threshold)
     mapping = pl.concat([known.cast({"template_hash": pl.UInt64}), fresh.rows], how="vertical")
-    assigned = (
-        rows.select("text_key")
-        .join(text_hashes, on="text_key", how="left", maintain_order="left")
-        .join(mapping, on="template_hash", how="left", maintain_order="left")
-        .select("template_hash", "template_fp")
+    rows = pl.DataFrame({"template_hash": pl.Series(hashes, dtype=pl.UInt64)}).join(
+        mapping, on="template_hash", how="left", maintain_order="left"
     )
-    return FingerprintBatch(assigned, int(is_new.sum()), fresh.new_components)
+    return rows, len(new_hashes), fresh.new_components
 
 
 @dataclass(frozen=True)
@@ -146,12 +259,15 @@ def _cluster_new(
             "band_key": band_keys(signatures).ravel(),
         }
     )
+    # The probe meets the band index first: left to itself, the planner joins every band row
+    # to its representative before probing, three times the work.
     hits = _query(
         con,
-        "SELECT p.node, p.band, t.template_fp, t.digest FROM _dg_probe p"
-        " JOIN template_bands b ON b.kind = ? AND b.band = p.band AND b.band_key = p.band_key"
-        " JOIN templates t ON t.kind = b.kind AND t.template_hash = b.rep_hash",
-        [kind],
+        "WITH hits AS MATERIALIZED (SELECT p.node, p.band, b.rep_hash FROM _dg_probe p"
+        " JOIN template_bands b ON b.kind = ? AND b.band = p.band AND b.band_key = p.band_key)"
+        " SELECT h.node, h.band, t.template_fp, t.digest FROM hits h"
+        " JOIN templates t ON t.kind = ? AND t.template_hash = h.rep_hash",
+        [kind, kind],
         _dg_probe=probe,
     )
     hit_nodes = hits.get_column("node").to_numpy()

@@ -14,6 +14,8 @@ added to a day, never removed (deleting stored requests needs a rebuild: `drop_f
 
 from __future__ import annotations
 
+from datetime import date
+
 import duckdb
 
 TOTALS_TABLES = """
@@ -69,6 +71,22 @@ _NEW_DAY_DELTA = """
 CREATE OR REPLACE TEMP TABLE _dg_attribute_delta AS
 SELECT account_id, kind, value, requests, 1 AS days, day AS first_day, day AS last_day
 FROM _dg_new_attributes
+"""
+
+# New days only, read where they are stored (no copy): their rows summed over the days.
+_STORED_DAYS_DELTA = """
+CREATE OR REPLACE TEMP TABLE _dg_attribute_delta AS
+SELECT account_id, kind, value, sum(requests) AS requests, count(*) AS days,
+       min(day) AS first_day, max(day) AS last_day
+FROM account_day_attributes
+WHERE day BETWEEN $first AND $last AND day IN (SELECT day FROM _dg_days)
+GROUP BY account_id, kind, value
+"""
+
+_STORED_DAY_DELTA = """
+CREATE OR REPLACE TEMP TABLE _dg_attribute_delta AS
+SELECT account_id, kind, value, requests, 1 AS days, day AS first_day, day AS last_day
+FROM account_day_attributes WHERE day = $first
 """
 
 # Per fingerprint: accounts that start or stop using it, and the change in requests.
@@ -144,6 +162,20 @@ def rebuild_totals(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def apply_new_days(con: duckdb.DuckDBPyConnection, first: date, last: date) -> None:
+    """Merge the stored attribute rows of new days into the totals (none of them is in yet).
+
+    The days are those of the temp table `_dg_days`, between `first` and `last`. Queues the
+    fingerprints whose reach changed. Into empty totals (the first days of a store) the rows
+    are inserted, which spares the merge's join. Call inside a transaction.
+    """
+    if first == last:
+        con.execute(_STORED_DAY_DELTA, {"first": first})
+    else:
+        con.execute(_STORED_DAYS_DELTA, {"first": first, "last": last})
+    _merge_delta(con, new_rows_only=True)
+
+
 def apply_day_delta(con: duckdb.DuckDBPyConnection, *, new_days: bool = False, one_day: bool = False) -> None:
     """Merge the difference of `_dg_new_attributes` and `_dg_old_attributes` into the totals.
 
@@ -156,8 +188,13 @@ def apply_day_delta(con: duckdb.DuckDBPyConnection, *, new_days: bool = False, o
         con.execute(_ATTRIBUTE_DELTA)
     else:
         con.execute(_NEW_DAY_DELTA if one_day else _NEW_DAYS_DELTA)
+    _merge_delta(con, new_rows_only=new_days)
+
+
+def _merge_delta(con: duckdb.DuckDBPyConnection, *, new_rows_only: bool) -> None:
+    """Merge `_dg_attribute_delta` into both totals and queue fingerprints whose reach moved."""
     con.execute(_FINGERPRINT_DELTA)
-    con.execute(_MERGE_ACCOUNT_VALUES)
+    _merge_account_values(con, new_rows_only=new_rows_only)
     con.execute(_MERGE_FINGERPRINTS)
     con.execute(
         "INSERT INTO feature_dirty_fingerprints SELECT kind, value FROM _dg_fingerprint_delta"
@@ -165,3 +202,17 @@ def apply_day_delta(con: duckdb.DuckDBPyConnection, *, new_days: bool = False, o
     )
     con.execute("DROP TABLE _dg_fingerprint_delta")
     con.execute("DROP TABLE _dg_attribute_delta")
+
+
+def _merge_account_values(con: duckdb.DuckDBPyConnection, *, new_rows_only: bool) -> None:
+    """Merge `_dg_attribute_delta` into `account_value_totals`; a plain insert when the delta
+    only adds rows and the totals are empty (the first days of a store)."""
+    if new_rows_only:
+        present = con.execute("SELECT count(*) FROM (SELECT 1 FROM account_value_totals LIMIT 1)")
+        if not present.fetchall()[0][0]:
+            con.execute(
+                "INSERT INTO account_value_totals"
+                " SELECT account_id, kind, value, requests, days FROM _dg_attribute_delta"
+            )
+            return
+    con.execute(_MERGE_ACCOUNT_VALUES)

@@ -124,14 +124,23 @@ def refresh_sketches(
 
 def _sketch_days(con: duckdb.DuckDBPyConnection, params: GraphParams, bins: int) -> None:
     """Sketch the accounts' active buckets on every day of `graph_stale_days`."""
+    # When every day of the window is stale (a first scan, a full rebuild), every request from
+    # the first stale midnight on is in a stale day: the per-row day test can go.
+    every_day = bool(scalar(
+        con,
+        "SELECT count(*) = (SELECT count(*) FROM graph_day_counts) FROM graph_stale_days",
+    ))
+    in_stale_days = "" if every_day else (
+        'AND graph_utc_day("timestamp") IN (SELECT day FROM graph_stale_days)'
+    )
+    since = "(SELECT CAST(min(day) AS TIMESTAMPTZ) FROM graph_stale_days)"
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE graph_new_buckets AS
         SELECT account_id, graph_utc_day("timestamp") AS day,
                CAST(floor(epoch("timestamp") / ?) AS BIGINT) AS item
         FROM requests
-        WHERE "timestamp" >= (SELECT CAST(min(day) AS TIMESTAMPTZ) FROM graph_stale_days)
-          AND graph_utc_day("timestamp") IN (SELECT day FROM graph_stale_days)
+        WHERE "timestamp" >= {since} {in_stale_days}
         GROUP BY ALL
         """,
         [params.bucket_seconds],
@@ -144,53 +153,45 @@ def _sketch_days(con: duckdb.DuckDBPyConnection, params: GraphParams, bins: int)
         INSERT INTO {HOSTING_TABLE}
         SELECT graph_utc_day("timestamp") AS day, client_ip, min(asn)
         FROM requests
-        WHERE "timestamp" >= (SELECT CAST(min(day) AS TIMESTAMPTZ) FROM graph_stale_days)
-          AND graph_utc_day("timestamp") IN (SELECT day FROM graph_stale_days)
+        WHERE "timestamp" >= {since} {in_stale_days}
           AND network_class IN (SELECT unnest(?::VARCHAR[])) AND asn IS NOT NULL
           AND client_ip IS NOT NULL
         GROUP BY ALL
         """,
         [list(params.hosting_network_classes)],
     )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE graph_sketch_keys AS
-        SELECT account_id, day,
-               CAST(row_number() OVER (ORDER BY account_id, day) - 1 AS BIGINT) AS sketch
-        FROM (SELECT DISTINCT account_id, day FROM graph_new_buckets)
-        """
-    )
-    arrays = con.execute(
-        "SELECT k.sketch, b.item FROM graph_new_buckets b JOIN graph_sketch_keys k"
-        " USING (account_id, day)"
-    ).fetchnumpy()
-    sketch = np.asarray(arrays["sketch"], dtype=np.int64)
-    item = np.asarray(arrays["item"], dtype=np.int64)
-    del arrays
+    # One row per sketch (account and day) with its buckets as a list: the row number is the
+    # sketch, and the rows go back into the store as they are (no key table to join).
+    table = con.sql(
+        "SELECT account_id, day, list(item) AS items FROM graph_new_buckets GROUP BY account_id, day"
+    ).to_arrow_table()
+    con.execute("DROP TABLE graph_new_buckets")
+    items = table.column("items").combine_chunks()
+    lengths = np.asarray(items.value_lengths(), dtype=np.int64)
+    item = np.asarray(items.flatten(), dtype=np.int64)
+    sketch = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     present, sig = signatures(sketch, item, bins=bins, seed=params.seed)
-    counts = np.bincount(sketch)[present]
     del sketch, item
+    # Every row has at least one bucket, so `present` is every row, in order.
+    assert len(present) == table.num_rows
     columns = _bin_columns(bins)
     frame = pa.table(
         {
-            "sketch": pa.array(present, pa.int64()),
-            "buckets": pa.array(counts, pa.int64()),
+            "account_id": table.column("account_id"),
+            "day": table.column("day"),
+            "buckets": pa.array(lengths, pa.int64()),
             **{c: pa.array(sig[:, i], pa.uint32()) for i, c in enumerate(columns)},
         }
     )
+    del table, items
     con.register("graph_sketch_rows", frame)
     try:
         con.execute(
-            f"""
-            INSERT INTO {SKETCHES_TABLE}
-            SELECT k.account_id, k.day, r.buckets, {", ".join(f"r.{c}" for c in columns)}
-            FROM graph_sketch_rows r JOIN graph_sketch_keys k USING (sketch)
-            """
+            f"INSERT INTO {SKETCHES_TABLE} SELECT account_id, day, buckets,"
+            f" {', '.join(columns)} FROM graph_sketch_rows"
         )
     finally:
         con.unregister("graph_sketch_rows")
-    con.execute("DROP TABLE graph_sketch_keys")
-    con.execute("DROP TABLE graph_new_buckets")
 
 
 def window_signatures(

@@ -1,7 +1,8 @@
 """Each campaign's account-indicator graph, laid out once at scan time for the dashboard.
 
-The links come from the feature stage's per account-day attribute counts (IPs, /24 prefixes,
-client strings) and the accounts' payment cards, never from `requests`.
+The links come from the feature stage's per account attribute counts (IPs, /24 prefixes,
+client strings; its running totals when they match the day rows, `value_sums`) and the
+accounts' payment cards, never from `requests`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import numpy as np
 import polars as pl
 
 from detector.campaigns.profile import query_frame
+from detector.campaigns.value_sums import totals_match_day_rows, value_rows_sql
 
 GRAPH_VALUES_PER_KIND = 60  # shared indicator nodes kept per kind and campaign
 GRAPH_ACCOUNTS = 200        # a campaign's busiest accounts drawn (the layout is quadratic)
 GRAPH_KINDS = ("ip", "prefix", "payment", "user_agent")
+_ATTRIBUTE_KINDS = ("ip", "prefix", "user_agent")  # the kinds read from the feature stage
 
 GRAPH_DDL = (
     """
@@ -35,12 +38,12 @@ GRAPH_DDL = (
 )
 
 # Indicator values shared by at least two members of a campaign: the links of its graph.
-# `members` is a relation (campaign_id, account_id) of the campaigns to lay out.
+# `members` is a relation (campaign_id, account_id) of the campaigns to lay out; `values` a
+# query of (account_id, kind, value, requests) rows that sum to the all-day totals (`value_sums`).
 _SHARED_VALUES_SQL = """
 WITH used AS (
     SELECT m.campaign_id, m.account_id, a.kind, a.value, sum(a.requests) AS requests
-    FROM account_day_attributes a JOIN {members} m USING (account_id)
-    WHERE a.kind IN ('ip', 'prefix', 'user_agent')
+    FROM ({values}) a JOIN {members} m USING (account_id)
     GROUP BY 1, 2, 3, 4
     UNION ALL
     SELECT m.campaign_id, m.account_id, 'payment', a.payment_fingerprint, 0
@@ -145,8 +148,11 @@ def write_graphs(con: duckdb.DuckDBPyConnection, members_table: str) -> int:
         [GRAPH_ACCOUNTS],
     )
     try:
+        values = value_rows_sql(_ATTRIBUTE_KINDS, from_totals=totals_match_day_rows(con))
         links = query_frame(
-            con, _SHARED_VALUES_SQL.format(members="_dash_graph_members"), [GRAPH_VALUES_PER_KIND]
+            con,
+            _SHARED_VALUES_SQL.format(members="_dash_graph_members", values=values),
+            [GRAPH_VALUES_PER_KIND],
         )
         members: dict[str, list[str]] = {}
         for cid, account in con.execute(

@@ -93,7 +93,11 @@ def test_the_front_carries_the_hydra_kit_and_nobody_else_does(con):
 def test_add_affiliates_sets_the_share_and_fires_the_link_rule(con):
     frames = _frames()
     stats = add_affiliates(con, frames, RULES)
-    assert stats == {"anchors": 1, "affiliated_accounts": 1}
+    assert (stats["anchors"], stats["affiliated_accounts"]) == (1, 1)
+    # this cluster frame has no organisation aggregates: the cluster link rule's guard cannot
+    # hold, and the statistics say so (the link features themselves are present)
+    cluster_link = next(r for r in RULES if r.scope == "cluster" and "distillguard.campaign_link" in r.tags)
+    assert stats["link_rules_missing_features"] == {cluster_link.id: ["distinct_orgs", "org_diversity"]}
     share = dict(frames["accounts"].select("account_id", "campaign_kit_share").iter_rows())
     assert share[FRONT] == pytest.approx(300 / 1000)  # the larger of its two kinds
     assert share[ROUTER] == 0.0 and share[HYDRA[0]] == 0.0  # members are not their own carriers

@@ -17,6 +17,7 @@ from detector import store
 from detector.features import compute_features, pipeline
 from detector.features.accounts import rebuild_all_time
 from detector.features.capability_taxonomy import load_taxonomy
+from detector.features.distinct import DistinctTexts
 from detector.features.pipeline import FeatureConfig
 from detector.store import transaction
 
@@ -40,8 +41,9 @@ def hashed_labels(monkeypatch: pytest.MonkeyPatch) -> None:
     """Capability and CoT labels from a hash of the prompt: varied, cheap, and the same in every store."""
     names = list(load_taxonomy().names)
 
-    def labels(frame: pl.DataFrame, *texts: object) -> pl.DataFrame:
-        keys = [zlib.crc32((p or "").encode()) for p in frame.get_column("prompt").to_list()]
+    def labels(frame: pl.DataFrame, prompts: DistinctTexts, *texts: object) -> pl.DataFrame:
+        rows = prompts.values.gather(prompts.index).to_list()
+        keys = [zlib.crc32((p or "").encode()) for p in rows]
         return pl.DataFrame(
             {
                 "request_id": frame.get_column("request_id"),

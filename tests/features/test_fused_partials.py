@@ -14,6 +14,7 @@ from feature_store import T0, add_requests
 
 from detector import store
 from detector.features import compute_features, pipeline
+from detector.features.distinct import DistinctTexts
 from detector.features.pipeline import FeatureConfig
 from detector.features.tables import ALL_TABLES, ensure_feature_tables
 from detector.features.totals import rebuild_totals
@@ -24,10 +25,10 @@ TEMPLATES = (
 )
 
 
-def varied_labels(frame: pl.DataFrame, *texts: object) -> pl.DataFrame:
+def varied_labels(frame: pl.DataFrame, prompts: DistinctTexts, *texts: object) -> pl.DataFrame:
     """Labels that depend on the prompt, so capability and CoT attribute rows vary."""
     prompt = pl.col("prompt")
-    return frame.select(
+    return frame.with_columns(prompt=prompts.values.gather(prompts.index)).select(
         "request_id",
         pl.when(prompt.str.contains("function"))
         .then(pl.lit("agentic_coding"))
