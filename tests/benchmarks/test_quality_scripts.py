@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 X = "\N{MULTIPLICATION SIGN}"  # "size X 0.3" in the knobs column
 
 
-def _load_script(filename: str) -> ModuleType:
-    # The scripts import their siblings by plain name (as when run as `python benchmarks/x.py`),
-    # so benchmarks/ is on the path only while the module loads.
-    name = "distillguard_bench_" + filename.removesuffix(".py")
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def worlds(quality_worlds_script: ModuleType) -> ModuleType:
+    return quality_worlds_script
 
 
 @pytest.fixture(scope="module")
-def worlds() -> Iterator[ModuleType]:
-    yield _load_script("quality_worlds.py")
-
-
-@pytest.fixture(scope="module")
-def daily() -> Iterator[ModuleType]:
-    yield _load_script("quality_daily.py")
+def daily(quality_daily_script: ModuleType) -> ModuleType:
+    return quality_daily_script
 
 
 # --- world specs ---------------------------------------------------------------------------
