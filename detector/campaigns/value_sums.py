@@ -5,7 +5,7 @@ number of days) in step with the per-day rows of `account_day_attributes`. When 
 reading the totals (~5 M rows at 10 M requests) gives the same sums as grouping the ~15 M
 day rows again, at a small fraction of the cost. They agree when no new day waits to be merged
 and, per kind, the totals count as many day rows and requests as the day rows hold
-(`detector.graph.attributes` checks the same before it reads them); otherwise the day rows
+(`detector.features.totals.totals_match_day_rows`, which the graph stage also uses); otherwise the day rows
 are grouped as before.
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import duckdb
 
 from detector.campaigns.profile import table_columns, table_exists
+from detector.features.totals import totals_match_day_rows as _per_kind_match
 
 DAY_ROWS = "account_day_attributes"
 TOTALS = "account_value_totals"
@@ -31,14 +32,7 @@ def totals_match_day_rows(con: duckdb.DuckDBPyConnection) -> bool:
         "SELECT count(*) FROM feature_unmerged_days"
     ).fetchall()[0][0]:
         return False
-    per_day = con.execute(
-        f"SELECT kind, count(*), sum(requests) FROM {DAY_ROWS} GROUP BY kind ORDER BY kind"
-    ).fetchall()
-    totals = con.execute(
-        f"SELECT kind, sum(days), sum(requests) FROM {TOTALS} WHERE days > 0"
-        " GROUP BY kind ORDER BY kind"
-    ).fetchall()
-    return [(k, int(n), int(r)) for k, n, r in per_day] == [(k, int(n), int(r)) for k, n, r in totals]
+    return _per_kind_match(con)
 
 
 def _kind_list(kinds: Sequence[str]) -> str:

@@ -162,6 +162,29 @@ def rebuild_totals(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def totals_match_day_rows(
+    con: duckdb.DuckDBPyConnection, kinds: str | None = None, *, skip_blank: bool = False
+) -> bool:
+    """Whether `account_value_totals` accounts for every row of `account_day_attributes`: per
+    kind, as many (account, value, day) rows and as many requests.
+
+    `kinds` is an SQL list of kinds (a code constant such as "('ip', 'prefix')"), all kinds
+    when None; `skip_blank` leaves out NULL and empty values on both sides.
+    """
+    condition = "true" if kinds is None else f"kind IN {kinds}"
+    if skip_blank:
+        condition += " AND value IS NOT NULL AND value <> ''"
+    per_day = con.execute(
+        f"SELECT kind, count(*), sum(requests) FROM account_day_attributes WHERE {condition}"
+        " GROUP BY kind ORDER BY kind"
+    ).fetchall()
+    totals = con.execute(
+        f"SELECT kind, sum(days), sum(requests) FROM account_value_totals"
+        f" WHERE {condition} AND days > 0 GROUP BY kind ORDER BY kind"
+    ).fetchall()
+    return [(k, int(n), int(r)) for k, n, r in per_day] == [(k, int(n), int(r)) for k, n, r in totals]
+
+
 def apply_new_days(con: duckdb.DuckDBPyConnection, first: date, last: date) -> None:
     """Merge the stored attribute rows of new days into the totals (none of them is in yet).
 

@@ -193,13 +193,14 @@ def _insert_partials(con: duckdb.DuckDBPyConnection, partials: DayPartials) -> N
         con.register("_dg_partial_rows", frame)
         try:
             con.execute(f"INSERT INTO {table} SELECT * FROM _dg_partial_rows")
-            if table == "account_daily_features":
-                con.execute(
-                    "INSERT INTO feature_dirty_accounts"
-                    " SELECT DISTINCT account_id FROM _dg_partial_rows"
-                )
         finally:
             con.unregister("_dg_partial_rows")
+    accounts = partials.account_days.select("account_id").unique()
+    con.register("_dg_partial_accounts", accounts)
+    try:
+        con.execute("INSERT INTO feature_dirty_accounts SELECT account_id FROM _dg_partial_accounts")
+    finally:
+        con.unregister("_dg_partial_accounts")
 
 
 def _register_days(con: duckdb.DuckDBPyConnection, days: list[date]) -> None:

@@ -14,6 +14,7 @@ import duckdb
 import yaml
 
 from detector.errors import DistillguardError
+from detector.features.totals import totals_match_day_rows
 from detector.graph.activity_sketches import write_window_hosting_ips
 from detector.graph.params import GraphParams
 from detector.graph.sql import define_utc_day, table_columns, table_exists
@@ -108,23 +109,7 @@ def _values_from_running_totals(con: duckdb.DuckDBPyConnection, window: GraphWin
     earliest = con.execute("SELECT min(day) FROM account_daily_features").fetchall()[0][0]
     if earliest is None or earliest < window.start_day:
         return False
-    per_day = con.execute(
-        f"""
-        SELECT kind, count(*), sum(requests) FROM account_day_attributes
-        WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> ''
-        GROUP BY kind ORDER BY kind
-        """
-    ).fetchall()
-    totals = con.execute(
-        f"""
-        SELECT kind, sum(days), sum(requests) FROM account_value_totals
-        WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> '' AND days > 0
-        GROUP BY kind ORDER BY kind
-        """
-    ).fetchall()
-    if [tuple(int(x) if i else x for i, x in enumerate(r)) for r in per_day] != [
-        tuple(int(x) if i else x for i, x in enumerate(r)) for r in totals
-    ]:
+    if not totals_match_day_rows(con, _REQUEST_KINDS, skip_blank=True):
         return False
     con.execute(
         f"""
