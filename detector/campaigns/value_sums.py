@@ -16,7 +16,6 @@ from collections.abc import Sequence
 import duckdb
 
 from detector.campaigns.profile import table_columns, table_exists
-from detector.features.totals import totals_match_day_rows as _per_kind_match
 
 DAY_ROWS = "account_day_attributes"
 TOTALS = "account_value_totals"
@@ -32,7 +31,10 @@ def totals_match_day_rows(con: duckdb.DuckDBPyConnection) -> bool:
         "SELECT count(*) FROM feature_unmerged_days"
     ).fetchall()[0][0]:
         return False
-    return _per_kind_match(con)
+    # imported here: `detector.features` pulls in the text stack, which importing a scan spares
+    from detector.features.totals import totals_match_day_rows as per_kind_match
+
+    return per_kind_match(con)
 
 
 def _kind_list(kinds: Sequence[str]) -> str:

@@ -14,7 +14,6 @@ import duckdb
 import yaml
 
 from detector.errors import DistillguardError
-from detector.features.totals import totals_match_day_rows
 from detector.graph.activity_sketches import write_window_hosting_ips
 from detector.graph.params import GraphParams
 from detector.graph.sql import define_utc_day, table_columns, table_exists
@@ -109,6 +108,9 @@ def _values_from_running_totals(con: duckdb.DuckDBPyConnection, window: GraphWin
     earliest = con.execute("SELECT min(day) FROM account_daily_features").fetchall()[0][0]
     if earliest is None or earliest < window.start_day:
         return False
+    # imported here: `detector.features` pulls in the text stack, which importing a scan spares
+    from detector.features.totals import totals_match_day_rows
+
     if not totals_match_day_rows(con, _REQUEST_KINDS, skip_blank=True):
         return False
     con.execute(
