@@ -7,7 +7,9 @@ scan publishes everything in one transaction at the end (`detector.scan`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,14 +32,14 @@ from detector.campaigns import (
 )
 from detector.campaigns.affiliates import add_affiliates, split_missing
 from detector.campaigns.evidence import with_campaign_links, with_signals
-from detector.campaigns.kits import add_kit_groups
+from detector.campaigns.kits import add_kit_groups, kit_values
 from detector.campaigns.lifecycle import carry_closed, member_activity
 from detector.campaigns.membership import MemberSupport, member_support, supported
 from detector.campaigns.profile import query_frame, table_exists
 from detector.campaigns.value_sums import totals_match_day_rows
 from detector.errors import DistillguardError
 from detector.rules import DetectionRule, missing_features, rule_hits
-from detector.scoring import load_verdicts, score_entities
+from detector.scoring import Verdicts, load_verdicts, score_entities
 
 GRAPH_LOOKBACK_DAYS = 90
 """The graph's default look-back window in UTC days (`detector.graph.GraphParams.lookback_days`)."""
@@ -67,6 +69,20 @@ class ScanOptions:
     full_graph: bool = False
 
 
+@dataclass(frozen=True)
+class StoreInputs:
+    """What the campaigns stage reads from the store besides the frames; the scoring stage
+    reads it on a second connection while the models run on this thread."""
+
+    verdicts: Verdicts
+    known: KnownCampaigns
+    account_orgs: dict[str, str]       # filled only when organisations are allowlisted
+    totals_match: bool                 # running attribute totals equal the day rows
+    request_accounts: pl.DataFrame     # `_request_accounts`
+    data_end: datetime | None          # the newest request time
+    kit_values: pl.DataFrame           # `detector.campaigns.kits.kit_values` (default parameters)
+
+
 @dataclass
 class ScanContext:
     """State passed from stage to stage within one scan."""
@@ -82,6 +98,7 @@ class ScanContext:
     known: KnownCampaigns | None = None
     closed: frozenset[str] = frozenset()
     totals_match: bool | None = None  # running attribute totals equal the day rows (None: unchecked)
+    inputs: StoreInputs | None = None  # read ahead by the scoring stage (None: read when needed)
 
 
 Stage = tuple[str, Callable[[ScanContext], dict[str, Any]]]
@@ -115,14 +132,22 @@ def graph_stage(ctx: ScanContext) -> dict[str, Any]:
 
 
 def scoring_stage(ctx: ScanContext) -> dict[str, Any]:
-    """Anomaly ensemble over account features and over cluster features."""
+    """Anomaly ensemble over account features and over cluster features.
+
+    The account models run on this thread (numpy and numba, mostly holding the GIL) while a
+    second connection reads the cluster frames and the campaigns stage's store inputs (DuckDB
+    releases the GIL), so both cores work."""
     accounts = account_frame(ctx.con)
-    # Only multi-account clusters become cluster campaigns; singletons are judged as accounts.
-    clusters = cluster_frame(ctx.con).filter(
-        pl.col("members") >= ctx.options.campaign_params.min_cluster_members
-    )
     seed = ctx.options.random_state
-    account_scored = score_entities(accounts, id_column="account_id", random_state=seed)
+    _import_side_modules()  # before the worker starts: no two threads import at once
+    with side_connection(ctx.con) as side, ThreadPoolExecutor(1, thread_name_prefix="dg-scan") as pool:
+        graph_frames = pool.submit(_graph_frames, side)
+        inputs = pool.submit(store_inputs, side)
+        account_scored = score_entities(accounts, id_column="account_id", random_state=seed)
+        all_clusters, membership = graph_frames.result()
+        ctx.inputs = inputs.result()
+    # Only multi-account clusters become cluster campaigns; singletons are judged as accounts.
+    clusters = all_clusters.filter(pl.col("members") >= ctx.options.campaign_params.min_cluster_members)
     cluster_scored = score_entities(
         clusters, id_column="cluster_id", random_state=seed, exclude=("members", "size")
     )
@@ -133,8 +158,47 @@ def scoring_stage(ctx: ScanContext) -> dict[str, Any]:
     ctx.frames["clusters"] = clusters.join(
         cluster_scored.select("cluster_id", "anomaly_score"), on="cluster_id", how="left"
     ) if clusters.height else clusters.with_columns(pl.lit(0.0).alias("anomaly_score"))
-    ctx.frames["membership"] = cluster_membership(ctx.con)
+    ctx.frames["membership"] = membership
     return {"accounts": accounts.height, "clusters": clusters.height}
+
+
+@contextmanager
+def side_connection(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A second connection to the store for another thread, in the same time zone (a
+    session setting that DuckDB does not copy to cursors)."""
+    zone = con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
+    side = con.cursor()
+    try:
+        side.execute("SET TimeZone = ?", [zone])
+        yield side
+    finally:
+        side.close()
+
+
+def _import_side_modules() -> None:
+    """Import what `store_inputs` imports lazily, on the calling thread."""
+    import detector.features.totals  # noqa: F401  (the per-kind totals check)
+
+
+def _graph_frames(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every cluster's rule view and the cluster membership, as the graph stage left them."""
+    return cluster_frame(con), cluster_membership(con)
+
+
+def store_inputs(con: duckdb.DuckDBPyConnection) -> StoreInputs:
+    """Read the campaigns stage's store inputs (nothing the earlier stages of a scan change)."""
+    verdicts = load_verdicts(con)
+    end = query_frame(con, 'SELECT max("timestamp") AS t FROM requests').get_column("t")
+    totals_match = totals_match_day_rows(con)
+    return StoreInputs(
+        verdicts=verdicts,
+        known=known_campaigns(con),
+        account_orgs=_account_orgs(con) if verdicts.allowlisted_orgs else {},
+        totals_match=totals_match,
+        request_accounts=_request_accounts(con),
+        data_end=end[0] if end.len() else None,
+        kit_values=kit_values(con, from_totals=totals_match),
+    )
 
 
 def rules_stage(ctx: ScanContext) -> dict[str, Any]:
@@ -161,21 +225,21 @@ def rules_stage(ctx: ScanContext) -> dict[str, Any]:
 def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
     """Assemble campaigns, attach their evidence, carry closed ones, and score every account."""
     con = ctx.con
-    verdicts = load_verdicts(con)
-    known = known_campaigns(con)
+    inputs = ctx.inputs or store_inputs(con)
+    verdicts, known, orgs = inputs.verdicts, inputs.known, inputs.account_orgs
     ctx.known = known
-    accounts = ctx.frames["accounts"]
-    orgs = _account_orgs(con) if verdicts.allowlisted_orgs else {}
-    # Whether kits and member support may read the running totals: checked once per scan.
-    ctx.totals_match = totals_match_day_rows(con)
+    # Whether kits, links and member support may read the running totals: checked once per scan.
+    ctx.totals_match = inputs.totals_match
     kits = add_kit_groups(
         con, ctx.frames, ctx.rules, min_cluster_members=ctx.options.campaign_params.min_cluster_members,
-        from_totals=ctx.totals_match,
+        from_totals=ctx.totals_match, values=inputs.kit_values,
     )
-    affiliates = add_affiliates(con, ctx.frames, ctx.rules, params=ctx.options.campaign_params)
+    affiliates = add_affiliates(
+        con, ctx.frames, ctx.rules, params=ctx.options.campaign_params, from_totals=ctx.totals_match
+    )
     accounts = ctx.frames["accounts"]
     membership, peripheral = _supported_membership(ctx)
-    request_accounts = _request_accounts(con)
+    request_accounts = inputs.request_accounts
     drafts = assemble_campaigns(
         accounts,
         membership,
@@ -205,11 +269,10 @@ def campaigns_stage(ctx: ScanContext) -> dict[str, Any]:
     excluded = frozenset(verdicts.allowlisted_accounts) | frozenset(
         a for a, org in orgs.items() if org in verdicts.allowlisted_orgs
     )
-    end = query_frame(con, 'SELECT max("timestamp") AS t FROM requests').get_column("t")
     # carry_closed looks up the activity of the known campaigns' members only.
     known_members = sorted({a for members in known.members.values() for a in members})
     carried = carry_closed(
-        known, drafts, verdicts, excluded, data_end=end[0] if end.len() else None,
+        known, drafts, verdicts, excluded, data_end=inputs.data_end,
         close_after=timedelta(hours=ctx.options.campaign_params.close_after_hours),
         activity=member_activity(
             accounts.filter(pl.col("account_id").cast(pl.String).is_in(known_members))

@@ -29,6 +29,7 @@ import polars as pl
 from detector.campaigns.kits import is_kit_unit
 from detector.campaigns.params import CampaignParams
 from detector.campaigns.profile import query_frame, table_exists
+from detector.campaigns.value_sums import totals_match_day_rows, value_rows_sql
 from detector.rules.evaluate import missing_features, rule_hits
 from detector.rules.schema import DetectionRule
 
@@ -119,17 +120,17 @@ def anchor_units(
     )
 
 
-def _carried_sql() -> str:
-    kinds = ", ".join(f"'{k}'" for k in LINK_KINDS)  # fixed constants, not user input
+def _carried_sql(*, from_totals: bool) -> str:
+    # Per-day rows or their running totals: the sums per account and value are the same.
+    rows = value_rows_sql(LINK_KINDS, from_totals=from_totals)
     return f"""
-        WITH anchor_values AS (
-            SELECT DISTINCT d.kind, d.value
-            FROM account_day_attributes d JOIN {ANCHORS_VIEW} m USING (account_id)
-            WHERE d.kind IN ({kinds})
+        WITH d AS ({rows}),
+        anchor_values AS (
+            SELECT DISTINCT d.kind, d.value FROM d JOIN {ANCHORS_VIEW} m USING (account_id)
         ),
         a AS (
             SELECT d.account_id, d.kind, d.value, sum(d.requests) AS n
-            FROM account_day_attributes d JOIN anchor_values USING (kind, value)
+            FROM d JOIN anchor_values USING (kind, value)
             GROUP BY d.account_id, d.kind, d.value
         ),
         holders AS (SELECT kind, value, count(*) AS h FROM a GROUP BY kind, value),
@@ -151,17 +152,24 @@ def _carried_sql() -> str:
 
 
 def carried_content(
-    con: duckdb.DuckDBPyConnection, anchors: pl.DataFrame, params: AffiliateParams | None = None
+    con: duckdb.DuckDBPyConnection,
+    anchors: pl.DataFrame,
+    params: AffiliateParams | None = None,
+    *,
+    from_totals: bool | None = None,
 ) -> pl.DataFrame:
     """(account_id, anchor, kind, carried): requests of each non-member on an anchor's
-    exclusive values of one kind."""
+    exclusive values of one kind. `from_totals`: whether the running totals match the day
+    rows (`value_sums`); None checks."""
     params = params or AffiliateParams()
     schema = {"account_id": pl.String, "anchor": pl.String, "kind": pl.String, "carried": pl.Float64}
     if anchors.is_empty() or not table_exists(con, "account_day_attributes"):
         return pl.DataFrame(schema=schema)
+    if from_totals is None:
+        from_totals = totals_match_day_rows(con)
     con.register(ANCHORS_VIEW, anchors.to_arrow())
     try:
-        frame = query_frame(con, _carried_sql(), {
+        frame = query_frame(con, _carried_sql(from_totals=from_totals), {
             "min_members": params.min_member_holders, "allowance": params.outside_allowance,
             "ratio": params.outside_ratio,
         })
@@ -222,13 +230,14 @@ def add_affiliates(
     *,
     params: CampaignParams | None = None,
     affiliate_params: AffiliateParams | None = None,
+    from_totals: bool | None = None,
 ) -> dict[str, object]:
     """Add `campaign_kit_share` to the scan's `accounts` and `clusters` frames and append the
     hits of the rules that read it to `account_hits` and `cluster_hits` (after kit groups).
 
     Also leaves `frames[LINKS_FRAME]` (each linked entity's anchor) and `frames[ANCHORS_FRAME]`
     for the evidence. The statistics name the link rules that still lack a feature here
-    (`link_rules_missing_features`): those cannot fire.
+    (`link_rules_missing_features`): those cannot fire. `from_totals` as in `carried_content`.
     """
     params = params or CampaignParams()
     frames[LINKS_FRAME] = pl.DataFrame(schema=LINKS_SCHEMA)
@@ -247,7 +256,7 @@ def add_affiliates(
             },
         }
     anchors = anchor_units(frames["membership"], frames["cluster_hits"], rules, params)
-    carried = carried_content(con, anchors, affiliate_params)
+    carried = carried_content(con, anchors, affiliate_params, from_totals=from_totals)
     per_account, per_cluster = affiliation_features(carried, accounts, frames["membership"])
     frames[LINKS_FRAME] = link_frame(per_account, per_cluster)
     frames[ANCHORS_FRAME] = anchors

@@ -290,7 +290,7 @@ def _sample_prompts(
     finally:
         con.unregister(POINTERS_VIEW)
     found = {str(rid): (str(prompt), str(model)) for rid, prompt, model in cached}
-    found.update(fetch_prompts(con, [p for p in pointers if p[0] not in found], chars=chars))
+    found.update(fetch_prompts(con, [p for p in pointers if p[0] not in found], chars=chars, threads=2))
     stamps = dict(pointers)
     ids = list(found)
     fresh = pl.DataFrame(

@@ -40,6 +40,7 @@ from detector.rules.schema import DetectionRule
 KIT_PREFIX = "kit_"
 KIT_CANDIDATES_VIEW = "campaign_kit_candidates_v"
 KIT_MEMBERS_VIEW = "campaign_kit_members_v"
+KIT_VALUES_VIEW = "campaign_kit_values_v"
 # Attribute kinds of `account_day_attributes` that make up a content kit.
 KIT_KINDS: tuple[str, ...] = ("system_fp", "template", "user_agent")
 
@@ -59,19 +60,26 @@ class KitParams:
     max_members: int = 5_000
 
 
-def _pairs_sql(*, from_totals: bool) -> str:
+def _values_sql(*, from_totals: bool) -> str:
     return f"""
         WITH held AS ({held_values_sql(KIT_KINDS, from_totals=from_totals)}),
         population AS ({population_sql(from_totals=from_totals)}),
-        holders AS (SELECT kind, value, count(*) AS h FROM held GROUP BY kind, value),
+        holders AS (SELECT kind, value, count(*) AS h FROM held GROUP BY kind, value)
+        SELECT kind, value FROM holders CROSS JOIN population p
+        WHERE h >= 2 AND h < $share * p.n AND h <= $max_holders
+    """
+
+
+def _pairs_sql(*, from_totals: bool) -> str:
+    return f"""
+        WITH held AS ({held_values_sql(KIT_KINDS, from_totals=from_totals)}),
         candidate_held AS (
             SELECT held.* FROM held JOIN {KIT_CANDIDATES_VIEW} c USING (account_id)
+            JOIN {KIT_VALUES_VIEW} v USING (kind, value)
         ),
         kit_values AS (
-            SELECT ch.kind, ch.value, count(*) AS k
-            FROM candidate_held ch JOIN holders USING (kind, value) CROSS JOIN population p
-            WHERE holders.h >= 2 AND holders.h < $share * p.n AND holders.h <= $max_holders
-            GROUP BY ch.kind, ch.value HAVING count(*) >= 2
+            SELECT kind, value, count(*) AS k FROM candidate_held
+            GROUP BY kind, value HAVING count(*) >= 2
         ),
         admitted AS (  -- rarest values first, while the pairs they create stay in budget
             SELECT kind, value FROM (
@@ -80,11 +88,23 @@ def _pairs_sql(*, from_totals: bool) -> str:
                 FROM kit_values
             ) WHERE pairs <= $max_pairs
         ),
-        kit AS (SELECT ch.* FROM candidate_held ch JOIN admitted USING (kind, value))
-        SELECT x.account_id AS account_a, y.account_id AS account_b
-        FROM kit x JOIN kit y ON x.kind = y.kind AND x.value = y.value AND x.account_id < y.account_id
-        GROUP BY x.account_id, y.account_id
-        HAVING count(DISTINCT x.kind) >= $min_kinds
+        kit AS (SELECT ch.* FROM candidate_held ch JOIN admitted USING (kind, value)),
+        -- Only an account holding kit values of `min_kinds` kinds can share that many; the
+        -- others are dropped before the pair join, and the accounts are numbered in id order
+        -- so the pairs are grouped by integers (i < j exactly when id < id).
+        multi AS (
+            SELECT account_id, row_number() OVER (ORDER BY account_id) AS i
+            FROM kit GROUP BY account_id HAVING count(DISTINCT kind) >= $min_kinds
+        ),
+        numbered AS (SELECT m.i, kit.kind, kit.value FROM kit JOIN multi m USING (account_id)),
+        pairs AS (
+            SELECT x.i AS i, y.i AS j
+            FROM numbered x JOIN numbered y ON x.kind = y.kind AND x.value = y.value AND x.i < y.i
+            GROUP BY x.i, y.i
+            HAVING count(DISTINCT x.kind) >= $min_kinds
+        )
+        SELECT a.account_id AS account_a, b.account_id AS account_b
+        FROM pairs JOIN multi a ON a.i = pairs.i JOIN multi b ON b.i = pairs.j
     """
 
 
@@ -120,30 +140,52 @@ def _group_id(members: Sequence[str]) -> str:
     return f"{KIT_PREFIX}{digest}"
 
 
+def kit_values(
+    con: duckdb.DuckDBPyConnection, params: KitParams | None = None, *, from_totals: bool | None = None
+) -> pl.DataFrame:
+    """(kind, value) of every value that may belong to a kit: held by at least two accounts,
+    by fewer than `max_population_share` of them and by at most `max_holders`. It does not
+    depend on the candidates, so a scan reads it while the models score the accounts.
+    `from_totals` as in `kit_groups`."""
+    params = params or KitParams()
+    if not table_exists(con, "account_day_attributes"):
+        return pl.DataFrame(schema={"kind": pl.String, "value": pl.String})
+    if from_totals is None:
+        from_totals = totals_match_day_rows(con)
+    return query_frame(con, _values_sql(from_totals=from_totals), {
+        "share": params.max_population_share, "max_holders": params.max_holders,
+    })
+
+
 def kit_groups(
     con: duckdb.DuckDBPyConnection,
     candidates: Sequence[str],
     params: KitParams | None = None,
     *,
     from_totals: bool | None = None,
+    values: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """(account_id, cluster_id) of the kit groups among `candidates` (see the module docstring).
 
-    `from_totals`: whether the running totals match the day rows (`value_sums`); None checks."""
+    `from_totals`: whether the running totals match the day rows (`value_sums`); None checks.
+    `values`: `kit_values` for the same parameters, when read ahead (None: read here)."""
     params = params or KitParams()
     schema = {"account_id": pl.String, "cluster_id": pl.String}
     if not candidates or not table_exists(con, "account_day_attributes"):
         return pl.DataFrame(schema=schema)
+    if from_totals is None:
+        from_totals = totals_match_day_rows(con)
+    if values is None:
+        values = kit_values(con, params, from_totals=from_totals)
     con.register(KIT_CANDIDATES_VIEW, pl.DataFrame({"account_id": list(candidates)}).to_arrow())
+    con.register(KIT_VALUES_VIEW, values.select("kind", "value").to_arrow())
     try:
-        if from_totals is None:
-            from_totals = totals_match_day_rows(con)
         pairs = query_frame(con, _pairs_sql(from_totals=from_totals), {
-            "share": params.max_population_share, "max_holders": params.max_holders,
             "min_kinds": params.min_kinds, "max_pairs": params.max_pairs,
         })
     finally:
         con.unregister(KIT_CANDIDATES_VIEW)
+        con.unregister(KIT_VALUES_VIEW)
     import networkx as nx  # slow to import; only scans that reach kit grouping need it
 
     graph = nx.Graph()
@@ -183,12 +225,14 @@ def add_kit_groups(
     min_cluster_members: int = 2,
     params: KitParams | None = None,
     from_totals: bool | None = None,
+    values: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Append kit groups to the scan's `membership`, `clusters` and `cluster_hits` frames.
 
     Candidates are the accounts of `frames["accounts"]` outside every graph cluster of at
     least `min_cluster_members` accounts whose anomaly score reaches `params.min_anomaly`.
-    Returns counts for the scan's stage statistics. `from_totals` as in `kit_groups`.
+    Returns counts for the scan's stage statistics. `from_totals` and `values` as in
+    `kit_groups`.
     """
     membership, accounts = frames["membership"], frames["accounts"]
     if accounts.is_empty() or "account_id" not in accounts.columns:
@@ -202,7 +246,7 @@ def add_kit_groups(
     if "anomaly_score" in pool.columns:
         pool = pool.filter(pl.col("anomaly_score").fill_null(0.0) >= params.min_anomaly)
     candidates = pool.get_column("account_id").cast(pl.String)
-    groups = kit_groups(con, candidates.to_list(), params, from_totals=from_totals)
+    groups = kit_groups(con, candidates.to_list(), params, from_totals=from_totals, values=values)
     if groups.is_empty():
         return {"kit_groups": 0, "kit_accounts": 0}
     rows = kit_frame(con, groups, from_totals=from_totals)

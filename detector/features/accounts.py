@@ -32,15 +32,20 @@ SELECT CASE kind WHEN 'template' THEN 'prompt' ELSE 'system' END AS kind,
 FROM fingerprint_totals
 """
 
-# Template and system-prompt sharing of the accounts whose totals rows are in `own`: what
-# depends on the reach of fingerprints (`fingerprint_totals`) and the population.
+# Template and system-prompt sharing of the accounts whose fingerprint rows of the totals are
+# in `fp_own`: what depends on the reach of fingerprints (`fingerprint_totals`) and the
+# population. An account's requests per kind are summed by a grouping joined back, not a
+# window (a window sorts the rows on their VARCHAR keys); the sums are exact integers, so the
+# shares are the same doubles either way.
 _SHARING = """
-fingerprint_rows AS (
+fp_rows AS (
     SELECT u.account_id, u.kind, u.value, u.requests AS n, r.accounts,
-           r.accounts >= 2 AND r.accounts <= greatest(2, $rare_share * $population) AS rare_shared,
-           u.requests / sum(u.requests) OVER (PARTITION BY u.account_id, u.kind) AS p
-    FROM own u JOIN fingerprint_totals r USING (kind, value)
-    WHERE u.kind IN ('template', 'system_fp')
+           r.accounts >= 2 AND r.accounts <= greatest(2, $rare_share * $population) AS rare_shared
+    FROM fp_own u JOIN fingerprint_totals r USING (kind, value)
+), fp_sums AS (
+    SELECT account_id, kind, sum(n) AS total FROM fp_rows GROUP BY account_id, kind
+), fingerprint_rows AS (
+    SELECT f.*, f.n / s.total AS p FROM fp_rows f JOIN fp_sums s USING (account_id, kind)
 ), template_stats AS (
     SELECT account_id,
            count(*) AS distinct_templates,
@@ -60,12 +65,14 @@ fingerprint_rows AS (
 """
 
 # The columns of `account_features` that do not depend on the capability model, for the
-# accounts of `_dg_own` only (those with rewritten days), from the running totals (`detector.features.totals`) and
-# those accounts' daily partials. One CTE per family of columns, joined on account_id at the
-# end. Sums of doubles depend on the order of a parallel aggregation (and so on the physical
-# order of the totals) in their last bits: the entropy terms are summed as exact decimals
-# (18 places), then rounded to 12 decimals, so re-runs and differently chunked runs give identical rows.
-_ACCOUNT_ROWS = """
+# accounts of `_dg_own` (those with rewritten days; `{own}` restricts each table read to them,
+# or is empty when they are every account), from the running totals
+# (`detector.features.totals`) and those accounts' daily partials. One CTE per family of
+# columns, joined on account_id at the end. Sums of doubles depend on the order of a parallel
+# aggregation (and so on the physical order of the totals) in their last bits: the entropy
+# terms are summed as exact decimals (18 places), then rounded to 12 decimals, so re-runs and
+# differently chunked runs give identical rows.
+_ACCOUNT_ROWS_TEMPLATE = """
 WITH days AS (
     SELECT account_id,
            CAST(sum(requests) AS BIGINT) AS requests,
@@ -80,15 +87,16 @@ WITH days AS (
            CAST(sum(gap_sum_us) AS DOUBLE) / 1e6 AS gap_sum,
            CAST(sum(gap_sumsq_us2) AS DOUBLE) / 1e12 AS gap_sumsq,
            min(first_seen) AS first_seen, max(last_seen) AS last_seen
-    FROM account_daily_features SEMI JOIN _dg_own USING (account_id) GROUP BY account_id
-), own AS (
-    SELECT * FROM account_value_totals SEMI JOIN _dg_own USING (account_id)
+    FROM account_daily_features {own} GROUP BY account_id
+), hour_rows AS (
+    SELECT account_id, requests, days FROM account_value_totals {own} WHERE kind = 'hour'
 ), hour_stats AS (
-    SELECT account_id, CAST(sum(days) AS BIGINT) AS active_hours,
-           round(0.0 - CAST(sum(CAST((requests / total) * ln(requests / total) AS DECIMAL(38, 18))) AS DOUBLE), 12)
+    SELECT h.account_id, CAST(sum(h.days) AS BIGINT) AS active_hours,
+           round(0.0 - CAST(sum(CAST((h.requests / t.total) * ln(h.requests / t.total) AS DECIMAL(38, 18))) AS DOUBLE), 12)
                AS hour_entropy
-    FROM (SELECT *, sum(requests) OVER (PARTITION BY account_id) AS total FROM own WHERE kind = 'hour')
-    GROUP BY account_id
+    FROM hour_rows h
+    JOIN (SELECT account_id, sum(requests) AS total FROM hour_rows GROUP BY account_id) t USING (account_id)
+    GROUP BY h.account_id
 ), infrastructure AS (
     SELECT account_id,
            count(*) FILTER (WHERE kind = 'ip') AS distinct_ips,
@@ -96,8 +104,11 @@ WITH days AS (
            count(*) FILTER (WHERE kind = 'asn') AS distinct_asns,
            count(*) FILTER (WHERE kind = 'user_agent') AS distinct_user_agents,
            count(*) FILTER (WHERE kind = 'model') AS distinct_models
-    FROM own WHERE kind IN ('ip', 'prefix', 'asn', 'user_agent', 'model')
+    FROM account_value_totals {own} WHERE kind IN ('ip', 'prefix', 'asn', 'user_agent', 'model')
     GROUP BY account_id
+), fp_own AS (
+    SELECT account_id, kind, value, requests FROM account_value_totals {own}
+    WHERE kind IN ('template', 'system_fp')
 ), """ + _SHARING + """
 SELECT d.account_id,
        d.requests, d.input_tokens, d.output_tokens,
@@ -140,6 +151,9 @@ LEFT JOIN infrastructure i USING (account_id)
 LEFT JOIN template_stats t USING (account_id)
 LEFT JOIN system_stats s USING (account_id)
 """
+_ACCOUNT_ROWS = _ACCOUNT_ROWS_TEMPLATE.replace("{own}", "SEMI JOIN _dg_own USING (account_id)")
+# When `_dg_own` holds every account with partials (a first scan or a rebuild): no semi-joins.
+_EVERY_ACCOUNT_ROWS = _ACCOUNT_ROWS_TEMPLATE.replace("{own}", "")
 
 # Accounts whose row must be recomputed: those with rewritten days, those using a fingerprint
 # whose reach changed, and (when the population moved the rare-share threshold) those using a
@@ -157,28 +171,43 @@ WHERE t.kind IN ('template', 'system_fp')
 """
 
 # The sharing columns of the accounts in `_dg_reach_only`; their other columns stand.
-_REACH_UPDATE = """
-UPDATE account_features_base b SET
-    top_template_accounts = x.top_template_accounts,
-    shared_template_share = x.shared_template_requests / b.requests,
-    shared_rare_template_share = x.rare_template_requests / b.requests,
-    system_fp_max_accounts = x.system_fp_max_accounts,
-    shared_system_fp_share = x.shared_system_requests / b.requests,
-    shared_rare_system_fp_share = x.rare_system_requests / b.requests
-FROM (
-    WITH own AS (
-        SELECT * FROM account_value_totals SEMI JOIN _dg_reach_only USING (account_id)
-        WHERE kind IN ('template', 'system_fp')
-    ), """ + _SHARING + """
-    SELECT a.account_id, t.top_template_accounts,
-           coalesce(t.shared_template_requests, 0) AS shared_template_requests,
-           coalesce(t.rare_template_requests, 0) AS rare_template_requests,
-           coalesce(s.system_fp_max_accounts, 0) AS system_fp_max_accounts,
-           coalesce(s.shared_system_requests, 0) AS shared_system_requests,
-           coalesce(s.rare_system_requests, 0) AS rare_system_requests
-    FROM _dg_reach_only a LEFT JOIN template_stats t USING (account_id) LEFT JOIN system_stats s USING (account_id)
-) x
-WHERE b.account_id = x.account_id
+_REACH_ROWS = """
+CREATE OR REPLACE TEMP TABLE _dg_reach_rows AS
+WITH fp_own AS (
+    SELECT account_id, kind, value, requests FROM account_value_totals
+    SEMI JOIN _dg_reach_only USING (account_id)
+    WHERE kind IN ('template', 'system_fp')
+), """ + _SHARING + """
+SELECT a.account_id, t.top_template_accounts,
+       coalesce(t.shared_template_requests, 0) AS shared_template_requests,
+       coalesce(t.rare_template_requests, 0) AS rare_template_requests,
+       coalesce(s.system_fp_max_accounts, 0) AS system_fp_max_accounts,
+       coalesce(s.shared_system_requests, 0) AS shared_system_requests,
+       coalesce(s.rare_system_requests, 0) AS rare_system_requests
+FROM _dg_reach_only a LEFT JOIN template_stats t USING (account_id) LEFT JOIN system_stats s USING (account_id)
+"""
+
+# The rows that stand, with the sharing columns of `_dg_reach_rows` put in: one rewrite of
+# the table (a row per account), where an UPDATE of most rows costs several times more;
+# the accounts of `_dg_own` are left out (their rows are recomputed whole).
+_REACH_REWRITE = """
+CREATE OR REPLACE TABLE account_features_base AS
+SELECT b.* REPLACE (
+    CASE WHEN x.account_id IS NULL THEN b.top_template_accounts
+         ELSE x.top_template_accounts END AS top_template_accounts,
+    CASE WHEN x.account_id IS NULL THEN b.shared_template_share
+         ELSE x.shared_template_requests / b.requests END AS shared_template_share,
+    CASE WHEN x.account_id IS NULL THEN b.shared_rare_template_share
+         ELSE x.rare_template_requests / b.requests END AS shared_rare_template_share,
+    CASE WHEN x.account_id IS NULL THEN b.system_fp_max_accounts
+         ELSE x.system_fp_max_accounts END AS system_fp_max_accounts,
+    CASE WHEN x.account_id IS NULL THEN b.shared_system_fp_share
+         ELSE x.shared_system_requests / b.requests END AS shared_system_fp_share,
+    CASE WHEN x.account_id IS NULL THEN b.shared_rare_system_fp_share
+         ELSE x.rare_system_requests / b.requests END AS shared_rare_system_fp_share
+)
+FROM (SELECT * FROM account_features_base ANTI JOIN _dg_own USING (account_id)) b
+LEFT JOIN _dg_reach_rows x ON b.account_id = x.account_id
 """
 
 _KEY_FEATURES = """
@@ -258,12 +287,16 @@ def update_all_time(
     params = {"rare_share": rare_share, "population": population}
     old_threshold = max(2.0, rare_share * old_population)
     threshold = max(2.0, rare_share * population)
-    con.execute(_REACH_ONLY, {"low": min(old_threshold, threshold), "high": max(old_threshold, threshold)})
-    con.execute(_REACH_UPDATE, params)
-    con.execute("DELETE FROM account_features_base WHERE account_id IN (SELECT account_id FROM _dg_own)")
-    con.execute(f"INSERT INTO account_features_base {_ACCOUNT_ROWS}", params)
+    if old_population:
+        con.execute(_REACH_ONLY, {"low": min(old_threshold, threshold), "high": max(old_threshold, threshold)})
+        con.execute(_REACH_ROWS, params)
+        con.execute(_REACH_REWRITE)
+        con.execute("DROP TABLE _dg_reach_only")
+        con.execute("DROP TABLE _dg_reach_rows")
+    # with no row yet, every account is recomputed: no reach update, nothing to delete
+    rows = _EVERY_ACCOUNT_ROWS if not old_population and _own_is_everyone(con) else _ACCOUNT_ROWS
+    con.execute(f"INSERT INTO account_features_base {rows}", params)
     con.execute("DROP TABLE _dg_own")
-    con.execute("DROP TABLE _dg_reach_only")
     con.execute("DELETE FROM feature_dirty_accounts")
     con.execute("DELETE FROM feature_dirty_fingerprints")
     con.execute(_TEMPLATE_FEATURES, {"population": max(population, 1)})
@@ -289,6 +322,15 @@ def update_all_time(
     con.execute(_KEY_FEATURES)
     con.execute(_ORG_FEATURES)
     return _count(con, "SELECT count(*) FROM account_features")
+
+
+def _own_is_everyone(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every account with daily partials is queued in `_dg_own`."""
+    return not _count(
+        con,
+        "SELECT count(*) FROM (SELECT DISTINCT account_id FROM account_daily_features)"
+        " ANTI JOIN _dg_own USING (account_id)",
+    )
 
 
 def _empty_params() -> dict[str, object]:

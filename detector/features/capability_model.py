@@ -1,13 +1,15 @@
 """The learned half of the capability classifier: hashed n-grams and a seeded logistic model (SGD).
 
-Tokenizing with scikit-learn's HashingVectorizer runs Python per document; here polars
-lowercases a whole batch, pads punctuation with spaces (one Aho-Corasick pass) and splits on
-spaces in Rust, so words and single symbols are tokens; it hashes the tokens, adds hashed bigrams with numpy
-and builds CSR matrices from row offsets. Regex tokenization (`extract_all`) was ten times
-slower. Only the first `max_chars` characters of a prompt are read: the task is stated at
+Tokenizing with scikit-learn's HashingVectorizer runs Python per document. Here polars
+lowercases a whole batch; tokens are what `str.replace_many(SPLIT_FROM, SPLIT_TO).str.split(" ")`
+gives (whitespace splits, punctuation marks are tokens of their own, digits read as 0) and each
+is hashed with polars' seeded hash, so words and single symbols are tokens; bigrams hash pairs
+of neighbours. The numba pass of `detector.features.token_hashes` splits and hashes the same way
+without materialising the tokens, and at prediction time a second numba pass sums the weights of
+each text's hash buckets straight from the token hashes (same float32 sums as the CSR product,
+same bits). Only the first `max_chars` characters of a prompt are read: the task is stated at
 the start, and the cap bounds the cost of multi-page prompts. Scripts without spaces
-(Chinese, Japanese) give sentence-long tokens; the YAML rules carry those.
-"""
+(Chinese, Japanese) give sentence-long tokens; the YAML rules carry those."""
 
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from typing import Self
 
 import numpy as np
 import polars as pl
+from numba import njit
 from scipy import sparse
 
+from detector.features.token_hashes import TokenHashes, byte_classes, token_hashes
 from detector.paths import data_dir
 
 _log = logging.getLogger(__name__)
@@ -38,6 +42,8 @@ DIGITS = list("123456789")
 # and writes every digit as 0, so numbers become shapes ("00.0") that generalise across slots.
 SPLIT_FROM = WHITESPACE + PUNCTUATION + DIGITS
 SPLIT_TO = [" "] * len(WHITESPACE) + [f" {mark} " for mark in PUNCTUATION] + ["0"] * len(DIGITS)
+# The same split, done by the numba tokenizer of `detector.features.token_hashes`.
+_BYTE_CLASSES = byte_classes(WHITESPACE, PUNCTUATION, DIGITS)
 
 
 def examples_path() -> Path:
@@ -49,6 +55,13 @@ def artifact_path() -> Path:
     return data_dir() / "capability_examples" / "model.npz"
 
 
+def token_hashes_of(texts: pl.Series, max_chars: int) -> TokenHashes:
+    """Polars hashes (seed HASH_SEED) of the tokens of the lowercased first `max_chars` characters,
+    split as `str.replace_many(SPLIT_FROM, SPLIT_TO).str.split(" ")` splits them, empty tokens dropped."""
+    lowered = texts.fill_null("").str.head(max_chars).str.to_lowercase()
+    return token_hashes(lowered, _BYTE_CLASSES, HASH_SEED)
+
+
 def hashed_ngrams(texts: pl.Series, n_features: int, max_chars: int) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """Hashed unigram and bigram rows of the lowercased, whitespace-split start of each text.
 
@@ -56,29 +69,74 @@ def hashed_ngrams(texts: pl.Series, n_features: int, max_chars: int) -> tuple[sp
     Returned as two CSR matrices built straight from row offsets (no sort, duplicates kept:
     products with them sum duplicates anyway); add them for a single matrix.
     """
-    chunks = texts.fill_null("").str.head(max_chars).str.to_lowercase().str.replace_many(SPLIT_FROM, SPLIT_TO).str.split(" ")
-    flat = chunks.explode()
-    keep = (flat.str.len_bytes() > 0).fill_null(False).to_numpy()
-    rows = np.repeat(np.arange(len(texts), dtype=np.int64), chunks.list.len().fill_null(0).to_numpy())[keep]
-    hashes = flat.hash(seed=HASH_SEED).to_numpy()[keep]
+    tokens = token_hashes_of(texts, max_chars)
+    unigram_counts = np.diff(tokens.starts)
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), unigram_counts)
+    hashes = tokens.hashes
     same_row = rows[:-1] == rows[1:]
     bigram_rows = rows[:-1][same_row]
     bigrams = (hashes[:-1] * BIGRAM_MIX + hashes[1:])[same_row]  # wraps modulo 2**64 by design
-    unigram_counts = np.bincount(rows, minlength=len(texts))
     bigram_counts = np.bincount(bigram_rows, minlength=len(texts))
     scale = 1.0 / np.sqrt(np.maximum(unigram_counts + bigram_counts, 1))
 
-    power_of_two = n_features & (n_features - 1) == 0
-
     def matrix(row_of: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> sparse.csr_matrix:
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        # a mask is the same modulo for a power of two, and far cheaper than uint64 division
-        buckets = keys & np.uint64(n_features - 1) if power_of_two else keys % np.uint64(n_features)
-        columns = buckets.astype(np.int32)
+        columns = _buckets(keys, n_features).astype(np.int32)
         data = scale[row_of].astype(np.float32)
         return sparse.csr_matrix((data, columns, indptr), shape=(len(texts), n_features))
 
     return matrix(rows, hashes, unigram_counts), matrix(bigram_rows, bigrams, bigram_counts)
+
+
+def _buckets(keys: np.ndarray, n_features: int) -> np.ndarray:
+    # a mask is the same modulo for a power of two, and far cheaper than uint64 division
+    if n_features & (n_features - 1) == 0:
+        return keys & np.uint64(n_features - 1)
+    return keys % np.uint64(n_features)
+
+
+@njit(nogil=True, cache=True)
+def _ngram_logits(
+    hashes: np.ndarray,
+    starts: np.ndarray,
+    rows: np.ndarray,
+    weights: np.ndarray,
+    intercept: np.ndarray,
+    n_features: int,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """`unigrams @ W + bigrams @ W + intercept` of `hashed_ngrams`, without the matrices.
+
+    `W[bucket]` is `weights[rows[bucket]]`, or zero where `rows` is -1: the model uses a
+    quarter of its buckets, and the compact table stays in cache. Sums run per text in token
+    order in float32, as scipy's CSR product does, and skipping a zero weight adds +0.0, so
+    the logits are the same bits.
+    """
+    n, width = starts.shape[0] - 1, weights.shape[1]
+    out = np.empty((n, width), np.float32)
+    mask = np.uint64(n_features - 1)
+    power_of_two = n_features & (n_features - 1) == 0
+    divisor = np.uint64(n_features)
+    for i in range(n):
+        first, end = starts[i], starts[i + 1]
+        total = max(2 * (end - first) - 1, 1)
+        scale = np.float32(1.0 / np.sqrt(np.float64(total)))
+        unigram = np.zeros(width, np.float32)
+        bigram = np.zeros(width, np.float32)
+        for k in range(first, end):
+            key = hashes[k]
+            row = rows[np.int64(key & mask) if power_of_two else np.int64(key % divisor)]
+            if row >= 0:
+                for c in range(width):
+                    unigram[c] += scale * weights[row, c]
+            if k + 1 < end:
+                key = key * BIGRAM_MIX + hashes[k + 1]
+                row = rows[np.int64(key & mask) if power_of_two else np.int64(key % divisor)]
+                if row >= 0:
+                    for c in range(width):
+                        bigram[c] += scale * weights[row, c]
+        for c in range(width):
+            out[i, c] = unigram[c] + bigram[c] + intercept[c]
+    return out
 
 
 class CapabilityModel:
@@ -118,11 +176,15 @@ class CapabilityModel:
 
             raise NotFittedError("CapabilityModel is not fitted; call fit() first")
         series = pl.Series(texts, dtype=pl.String)
+        used = np.flatnonzero(np.any(self.weights_ != 0, axis=1))
+        rows = np.full(self.n_features, -1, dtype=np.int32)
+        rows[used] = np.arange(len(used), dtype=np.int32)
+        weights = np.ascontiguousarray(self.weights_[used])
         out = np.empty((len(series), len(self.classes_)), dtype=np.float64)
         for start in range(0, len(series), BATCH_ROWS):
             batch = series.slice(start, BATCH_ROWS)
-            unigrams, bigrams = hashed_ngrams(batch, self.n_features, self.max_chars)
-            logits = unigrams @ self.weights_ + bigrams @ self.weights_ + self.intercept_
+            tokens = token_hashes_of(batch, self.max_chars)
+            logits = _ngram_logits(tokens.hashes, tokens.starts, rows, weights, self.intercept_, self.n_features)
             logits -= logits.max(axis=1, keepdims=True)
             probabilities = np.exp(logits)
             out[start : start + len(batch)] = probabilities / probabilities.sum(axis=1, keepdims=True)

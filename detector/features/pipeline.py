@@ -148,7 +148,7 @@ def compute_features(
         with _timed(stats, "partials_wait"):
             bg.finish()
     with _timed(stats, "day_partials"):
-        _merge_new_days(con, config)
+        _merge_new_days(con)
         stats.days_recomputed += _recompute_dirty_days(con, config, progress)
     stale = con.execute(
         "SELECT (SELECT count(*) FROM feature_dirty_days WHERE day IS NULL)"
@@ -189,12 +189,16 @@ def _recompute_dirty_days(
     return len(touched)
 
 
-def _merge_new_days(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
-    """Fold the queued new days' attribute rows into the running totals, chunk by chunk."""
+def _merge_new_days(con: duckdb.DuckDBPyConnection) -> None:
+    """Fold the queued new days' attribute rows into the running totals, all in one pass.
+
+    One pass costs one aggregate of the days' rows and at most one merge, where chunks of
+    days each merged into the growing totals; DuckDB spills the aggregate if it must.
+    """
     rows = con.execute("SELECT DISTINCT day FROM feature_unmerged_days ORDER BY day").fetchall()
-    for days in _chunk_days(con, [row[0] for row in rows], config.partial_rows):
+    if rows:
         with transaction(con):
-            merge_new_days(con, days)
+            merge_new_days(con, [row[0] for row in rows])
 
 
 def _pending_days(

@@ -1,9 +1,15 @@
-"""Derived tables of the feature stage (see `.notes/TABLES.md`): per request and per day.
+"""Derived tables of the feature stage: per request and per day.
 
 `request_features` grows by one row per featurized request. The per-day partials are
 rewritten for the days that new requests touch; the all-time tables (`account_features`,
 `key_features`, `org_features`, `template_features`) are brought up to them through running
 totals (`detector.features.totals`), recomputing only the accounts those days touch.
+
+Columns that DuckDB's automatic choice compresses poorly for the CPU it costs are stored
+uncompressed: request ids (unique random hex), the attribute rows (the bulk of every write),
+label evidence (random float bytes). The choice is part of the table definition, so it applies
+to stores whose feature tables this version creates (or drops and rebuilds); older stores keep
+DuckDB's automatic choice, with the same content.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from detector.features.templates import ensure_template_tables
 
 FEATURE_TABLES = """
 CREATE TABLE IF NOT EXISTS request_features (
-    request_id              VARCHAR NOT NULL,
+    request_id              VARCHAR USING COMPRESSION uncompressed NOT NULL,
     account_id              VARCHAR NOT NULL,
     "timestamp"             TIMESTAMPTZ NOT NULL,
     day                     DATE NOT NULL,          -- UTC day of timestamp
@@ -51,11 +57,11 @@ CREATE TABLE IF NOT EXISTS account_daily_features (
     last_seen           TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS account_day_attributes (
-    account_id          VARCHAR NOT NULL,
+    account_id          VARCHAR USING COMPRESSION uncompressed NOT NULL,
     day                 DATE NOT NULL,
     kind                VARCHAR NOT NULL,       -- ip, prefix, asn, user_agent, model, hour, template, system_fp,
                                                 -- capability (value: label), cot (value: elicited)
-    value               VARCHAR NOT NULL,
+    value               VARCHAR USING COMPRESSION uncompressed NOT NULL,
     requests            BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS key_daily_features (
@@ -90,7 +96,8 @@ CREATE TABLE IF NOT EXISTS prompt_labels (
     prompt_key      UBIGINT NOT NULL,   -- 64-bit hash of the (clipped) prompt text
     labeler         BIGINT NOT NULL,    -- version of the rules and model that wrote the row
     cot_hits        UBIGINT NOT NULL,   -- bit j set: CoT rule j (load order) fired
-    evidence        BLOB NOT NULL       -- float32 model log-odds, then rule miss products, per capability
+    evidence        BLOB USING COMPRESSION uncompressed NOT NULL
+                                        -- float32 model log-odds, then rule miss products, per capability
 );
 """
 

@@ -89,6 +89,32 @@ SELECT account_id, kind, value, requests, 1 AS days, day AS first_day, day AS la
 FROM account_day_attributes WHERE day = $first
 """
 
+# Into empty totals: the rows of the new days summed per (account, kind, value), then per
+# fingerprint its accounts and requests from those sums and its first and last day from the
+# days' fingerprint rows (a small aggregate: a few thousand fingerprints).
+_INSERT_NEW_ACCOUNT_VALUES = """
+INSERT INTO account_value_totals
+SELECT account_id, kind, value, sum(requests), count(*)
+FROM account_day_attributes
+WHERE day BETWEEN $first AND $last AND day IN (SELECT day FROM _dg_days)
+GROUP BY account_id, kind, value
+"""
+
+_INSERT_NEW_FINGERPRINTS = """
+INSERT INTO fingerprint_totals
+SELECT kind, value, t.accounts, t.requests, d.first_day, d.last_day
+FROM (
+    SELECT kind, value, count(*) AS accounts, sum(requests) AS requests FROM account_value_totals
+    WHERE kind IN ('template', 'system_fp') GROUP BY kind, value
+) t
+JOIN (
+    SELECT kind, value, min(day) AS first_day, max(day) AS last_day FROM account_day_attributes
+    WHERE kind IN ('template', 'system_fp') AND day BETWEEN $first AND $last
+      AND day IN (SELECT day FROM _dg_days)
+    GROUP BY kind, value
+) d USING (kind, value)
+"""
+
 # Per fingerprint: accounts that start or stop using it, and the change in requests.
 _FINGERPRINT_DELTA = """
 CREATE OR REPLACE TEMP TABLE _dg_fingerprint_delta AS
@@ -189,9 +215,13 @@ def apply_new_days(con: duckdb.DuckDBPyConnection, first: date, last: date) -> N
     """Merge the stored attribute rows of new days into the totals (none of them is in yet).
 
     The days are those of the temp table `_dg_days`, between `first` and `last`. Queues the
-    fingerprints whose reach changed. Into empty totals (the first days of a store) the rows
-    are inserted, which spares the merge's join. Call inside a transaction.
+    fingerprints whose reach changed. Into empty totals (the first scan of a store) the day
+    rows are summed straight into them, with no delta table, join or merge. Call inside a
+    transaction.
     """
+    if _totals_empty(con):
+        _insert_new_days(con, first, last)
+        return
     if first == last:
         con.execute(_STORED_DAY_DELTA, {"first": first})
     else:
@@ -225,6 +255,23 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, *, new_rows_only: bool) -> None
     )
     con.execute("DROP TABLE _dg_fingerprint_delta")
     con.execute("DROP TABLE _dg_attribute_delta")
+
+
+def _totals_empty(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = con.execute(
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM account_value_totals LIMIT 1))"
+        " + (SELECT count(*) FROM (SELECT 1 FROM fingerprint_totals LIMIT 1))"
+    ).fetchall()
+    return not rows[0][0]
+
+
+def _insert_new_days(con: duckdb.DuckDBPyConnection, first: date, last: date) -> None:
+    """Fill empty totals from the stored attribute rows of the days of `_dg_days`, and queue
+    every fingerprint (each gained its accounts): what merging them would give."""
+    params = {"first": first, "last": last}
+    con.execute(_INSERT_NEW_ACCOUNT_VALUES, params)
+    con.execute(_INSERT_NEW_FINGERPRINTS, params)
+    con.execute("INSERT INTO feature_dirty_fingerprints SELECT kind, value FROM fingerprint_totals")
 
 
 def _merge_account_values(con: duckdb.DuckDBPyConnection, *, new_rows_only: bool) -> None:

@@ -92,10 +92,23 @@ def _fill_public_domains(con: duckdb.DuckDBPyConnection, params: GraphParams) ->
 _REQUEST_KINDS = "('ip', 'prefix', 'user_agent', 'template', 'system_fp')"
 
 
+# Per-account values of `graph_vertices` accounts, with the integer keys the later steps join
+# on: the account's vertex and a 64-bit hash of (attribute type, value). `source` is a code
+# constant (a table and its filter); the columns are those `graph_account_values` documents.
+_KEYED_VALUES_SQL = """
+    CREATE OR REPLACE TEMP TABLE graph_account_values AS
+    SELECT t.account_id, t.kind, t.value, t.requests, v.vertex,
+           hash(CASE t.kind WHEN 'template' THEN 'template_fp' ELSE t.kind END, t.value)
+               AS value_key
+    FROM ({source}) t JOIN graph_vertices v USING (account_id)
+"""
+
+
 def _values_from_running_totals(con: duckdb.DuckDBPyConnection, window: GraphWindow) -> bool:
-    """Fill temp table `graph_account_values(account_id, kind, value, requests)` from the
-    feature stage's all-time `account_value_totals` when they equal the window's sums, which
-    saves grouping every per-day row again; returns False (nothing written) otherwise.
+    """Fill temp table `graph_account_values(account_id, kind, value, requests, vertex,
+    value_key)` (accounts of `graph_vertices`) from the feature stage's all-time
+    `account_value_totals` when they equal the window's sums, which saves grouping every
+    per-day row again; returns False (nothing written) otherwise.
 
     They do when no stored day precedes the window (the store is younger than the look-back)
     and the totals account for every per-day row of the kinds read: per kind, the same number
@@ -114,19 +127,20 @@ def _values_from_running_totals(con: duckdb.DuckDBPyConnection, window: GraphWin
     if not totals_match_day_rows(con, _REQUEST_KINDS, skip_blank=True):
         return False
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE graph_account_values AS
-        SELECT account_id, kind, value, requests FROM account_value_totals
-        WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> '' AND days > 0
-        """
+        _KEYED_VALUES_SQL.format(
+            source=f"""SELECT account_id, kind, value, requests FROM account_value_totals
+                       WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> ''
+                         AND days > 0"""
+        )
     )
     return True
 
 
 def _from_feature_tables(con: duckdb.DuckDBPyConnection, window: GraphWindow) -> None:
-    """Request-level attributes, home prefixes and per-day volume of the window from the
-    feature stage's `account_day_attributes` / `account_daily_features`; the hosting addresses
-    (network class is per address) from the stored daily list (`activity_sketches`)."""
+    """Request-level attributes (straight into `graph_raw_attributes`), home prefixes and
+    per-day volume of the window from the feature stage's `account_day_attributes` /
+    `account_daily_features`; the hosting addresses (network class is per address) from the
+    stored daily list (`activity_sketches`)."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_account_days AS
@@ -139,35 +153,35 @@ def _from_feature_tables(con: duckdb.DuckDBPyConnection, window: GraphWindow) ->
     )
     if not _values_from_running_totals(con, window):
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE graph_account_values AS
-            SELECT account_id, kind, value, sum(requests) AS requests
-            FROM account_day_attributes
-            WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> '' AND day >= ?
-            GROUP BY ALL
-            """,
+            _KEYED_VALUES_SQL.format(
+                source=f"""SELECT account_id, kind, value, sum(requests) AS requests
+                           FROM account_day_attributes
+                           WHERE kind IN {_REQUEST_KINDS} AND value IS NOT NULL AND value <> ''
+                             AND day >= ?
+                           GROUP BY ALL"""
+            ),
             [window.start_day],
         )
     write_window_hosting_ips(con, window)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_template_requests AS
-        SELECT v.vertex, hash('template_fp', t.value) AS value_key, t.requests AS n
-        FROM graph_account_values t JOIN graph_vertices v USING (account_id)
-        WHERE t.kind = 'template'
+        SELECT vertex, value_key, requests AS n FROM graph_account_values WHERE kind = 'template'
         """
     )
+    # the request-level rows go straight to `graph_raw_attributes`, already keyed
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE graph_staged_attributes AS
+        CREATE OR REPLACE TEMP TABLE graph_raw_attributes AS
         SELECT account_id,
                CASE kind WHEN 'template' THEN 'template_fp' ELSE kind END AS attr_type,
-               value AS attr_value
+               value AS attr_value, vertex, value_key
         FROM graph_account_values
         UNION ALL
-        SELECT DISTINCT v.account_id, 'hosting_asn', CAST(h.asn AS VARCHAR)
-        FROM graph_account_values v JOIN graph_hosting_ips h ON h.client_ip = v.value
-        WHERE v.kind = 'ip'
+        SELECT account_id, 'hosting_asn', asn, vertex, hash('hosting_asn', asn)
+        FROM (SELECT DISTINCT v.account_id, CAST(h.asn AS VARCHAR) AS asn, v.vertex
+              FROM graph_account_values v JOIN graph_hosting_ips h ON h.client_ip = v.value
+              WHERE v.kind = 'ip')
         """
     )
     con.execute(
@@ -187,7 +201,8 @@ def _from_requests(
     con: duckdb.DuckDBPyConnection, params: GraphParams, window: GraphWindow
 ) -> None:
     """The same tables as `_from_feature_tables`, from one grouped pass over the window's
-    `requests` (and `request_features`)."""
+    `requests` (and `request_features`), with the request-level rows staged by attribute type
+    then keyed."""
     define_utc_day(con)
     con.execute(
         """
@@ -282,6 +297,15 @@ def _from_requests(
             """,
             [window.start_day],
         )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE graph_raw_attributes AS
+        SELECT s.account_id, s.attr_type, s.attr_value, v.vertex,
+               hash(s.attr_type, s.attr_value) AS value_key
+        FROM graph_staged_attributes s JOIN graph_vertices v USING (account_id)
+        """
+    )
+    con.execute("DROP TABLE graph_staged_attributes")
 
 
 def collect_raw_attributes(
@@ -306,10 +330,15 @@ def collect_raw_attributes(
         _from_feature_tables(con, window)
     else:
         _from_requests(con, params, window)
+    # Integer keys for the joins and group-bys that follow: the vertex of the account and a
+    # 64-bit hash of (type, value) -- collisions are negligible at any realistic size.
     con.execute(
         """
-        INSERT INTO graph_staged_attributes
-        SELECT DISTINCT account_id, 'payment', payment_fingerprint
+        INSERT INTO graph_raw_attributes
+        SELECT s.account_id, s.attr_type, s.attr_value, v.vertex,
+               hash(s.attr_type, s.attr_value) AS value_key
+        FROM (
+        SELECT DISTINCT account_id, 'payment' AS attr_type, payment_fingerprint AS attr_value
             FROM accounts WHERE payment_fingerprint IS NOT NULL AND payment_fingerprint <> ''
         UNION ALL SELECT DISTINCT account_id, 'signup_ip', signup_ip
             FROM accounts WHERE signup_ip IS NOT NULL AND signup_ip <> ''
@@ -322,20 +351,10 @@ def collect_raw_attributes(
             FROM accounts
             WHERE email_domain IS NOT NULL AND trim(email_domain) <> ''
               AND lower(trim(email_domain)) NOT IN (SELECT domain FROM graph_public_domains)
+        ) s JOIN graph_vertices v USING (account_id)
         """,
         [params.signup_bucket_seconds],
     )
-    # Integer keys for the joins and group-bys that follow: the vertex of the account and a
-    # 64-bit hash of (type, value) -- collisions are negligible at any realistic size.
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE graph_raw_attributes AS
-        SELECT s.account_id, s.attr_type, s.attr_value, v.vertex,
-               hash(s.attr_type, s.attr_value) AS value_key
-        FROM graph_staged_attributes s JOIN graph_vertices v USING (account_id)
-        """
-    )
-    con.execute("DROP TABLE graph_staged_attributes")
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE graph_account_home AS

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
 
-from detector.graph.activity_sketches import refresh_sketches
+from detector.graph.activity_sketches import SketchRefresh, refresh_sketches
 from detector.graph.attributes import (
     ACCOUNT_ATTRIBUTES_DDL,
     collect_raw_attributes,
     feature_tables_cover_requests,
 )
 from detector.graph.cluster_features import CLUSTER_FEATURES_DDL, write_cluster_features
-from detector.graph.communities import CLUSTERS_DDL, write_clusters
+from detector.graph.communities import CLUSTERS_DDL, start_clusters, write_clusters
 from detector.graph.edges import ACCOUNT_EDGES_DDL, write_account_edges
 from detector.graph.inputs import input_fingerprint, remember_build, unchanged_build
 from detector.graph.params import GraphParams
 from detector.graph.sql import scalar
-from detector.graph.synchrony import compute_synchrony
+from detector.graph.synchrony import compute_synchrony, start_synchrony
 from detector.graph.template_sets import compute_template_similarity
 from detector.graph.vertices import write_vertices
-from detector.graph.weighting import write_weighted_attributes
+from detector.graph.weighting import insert_account_attributes, weigh_attributes
 from detector.graph.window import GraphWindow, graph_window
 from detector.store import transaction
 
@@ -90,21 +91,24 @@ def build_graph(
         seconds[step] = round(now - clock, 3)
         clock = now
 
-    with transaction(con):
+    # Numpy/Python steps run on a second thread beside DuckDB's work (see `_build_tables`).
+    with transaction(con), ThreadPoolExecutor(max_workers=1, thread_name_prefix="dg-graph") as pool:
         window = graph_window(con, params)
-        days_sketched, days_reused = refresh_sketches(con, params, window, full=full)
+        sketches = refresh_sketches(con, params, window, full=full, executor=pool)
+        days_sketched, days_reused = sketches.sketched, sketches.reused
         lap("activity_sketches")
         fingerprint = input_fingerprint(con, params, window, "graph_day_counts")
         con.execute("DROP TABLE graph_day_counts")
         kept = None if full else unchanged_build(con, fingerprint)
         lap("inputs")
         if kept is None:
-            built = _build_tables(con, params, window, lap)
+            built = _build_tables(con, params, window, lap, pool, sketches)
             stats = GraphStats(
                 **built, full_rebuild=full, days_sketched=days_sketched, days_reused=days_reused
             )
             remember_build(con, fingerprint, _recorded(stats))
         else:
+            sketches.store(con)
             stats = GraphStats(
                 **{k: v for k, v in kept.items() if k in _RECORDED_FIELDS},
                 full_rebuild=False,
@@ -146,26 +150,40 @@ def _build_tables(
     params: GraphParams,
     window: GraphWindow,
     lap: Callable[[str], None],
+    pool: Executor,
+    sketches: SketchRefresh,
 ) -> dict[str, Any]:
-    """Rewrite the four graph tables from the window; the statistics of what they hold."""
+    """Rewrite the four graph tables from the window; the statistics of what they hold.
+
+    Three numpy/Python steps run on `pool` beside DuckDB's work: the last activity sketches
+    (`sketches`, still pending) beside the attributes, the co-activity pair search beside
+    their weighting, and the community partition beside the writing of `account_attributes`,
+    which edges do not need.
+    """
     used_feature_tables = feature_tables_cover_requests(con)
     write_vertices(con, window, from_feature_tables=used_feature_tables)
     lap("vertices")
     used_templates = collect_raw_attributes(con, params, window, use_partials=used_feature_tables)
     lap("attributes")
-    write_weighted_attributes(con, params)
-    con.execute("DROP TABLE graph_raw_attributes")
+    sketches.store(con)
+    pending_pairs = start_synchrony(con, params, window, pool)
+    lap("activity_sketch_rows")
+    weigh_attributes(con, params)
     con.execute("DROP TABLE graph_account_home")
     lap("weighting")
-    synchronized = compute_synchrony(con, params, window)
+    synchronized = compute_synchrony(con, params, window, pending_pairs)
     lap("synchrony")
     template_linked = compute_template_similarity(con, params, has_templates=used_templates)
     lap("template_sets")
-    candidates, edges = write_account_edges(con, params)
+    candidates, edges = write_account_edges(con, params, from_weighted=True)
     con.execute("DROP TABLE graph_sync_pairs")
     con.execute("DROP TABLE graph_template_pairs")
     lap("edges")
-    clusters = write_clusters(con, params)
+    pending_clusters = start_clusters(con, params, pool)
+    insert_account_attributes(con)
+    con.execute("DROP TABLE graph_raw_attributes")
+    lap("attribute_rows")
+    clusters = write_clusters(con, params, pending_clusters)
     lap("communities")
     write_cluster_features(con, params, has_templates=used_templates)
     con.execute("DROP TABLE graph_vertices")

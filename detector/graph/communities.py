@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -77,12 +79,13 @@ def _partition_component(
     return labels
 
 
-def write_clusters(con: duckdb.DuckDBPyConnection, params: GraphParams) -> int:
-    """Rewrite `clusters` for every account of `graph_vertices` (singletons too); returns the count."""
+def _read_graph(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(account ids in vertex order, edge sources, edge targets, edge scores) of the graph."""
     accounts = con.execute("SELECT account_id FROM graph_vertices ORDER BY vertex").fetchnumpy()[
         "account_id"
     ]
-    n = len(accounts)
     edge_arrays = con.execute(
         """
         SELECT va.vertex AS src, vb.vertex AS dst, e.score AS weight
@@ -92,10 +95,23 @@ def write_clusters(con: duckdb.DuckDBPyConnection, params: GraphParams) -> int:
         ORDER BY src, dst
         """
     ).fetchnumpy()
-    src = np.asarray(edge_arrays["src"], dtype=np.int64)
-    dst = np.asarray(edge_arrays["dst"], dtype=np.int64)
-    weight = np.asarray(edge_arrays["weight"], dtype=np.float64)
+    return (
+        accounts,
+        np.asarray(edge_arrays["src"], dtype=np.int64),
+        np.asarray(edge_arrays["dst"], dtype=np.int64),
+        np.asarray(edge_arrays["weight"], dtype=np.float64),
+    )
 
+
+def _cluster_rows(
+    accounts: npt.NDArray[Any],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    weight: npt.NDArray[np.float64],
+    params: GraphParams,
+) -> tuple[pa.Table, int]:
+    """(account_id, cluster_id) rows of every vertex, and the number of clusters."""
+    n = len(accounts)
     adjacency = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
     _, component = connected_components(adjacency, directed=False)
 
@@ -127,6 +143,27 @@ def write_clusters(con: duckdb.DuckDBPyConnection, params: GraphParams) -> int:
             "cluster_id": pa.array(cluster_ids.tolist(), pa.string()),
         }
     )
+    return frame, len(representatives)
+
+
+def start_clusters(
+    con: duckdb.DuckDBPyConnection, params: GraphParams, executor: Executor
+) -> Future[tuple[pa.Table, int]]:
+    """Read the thresholded graph and partition it on `executor` (no database work there), so
+    that the partition runs beside the queries that follow; `write_clusters` takes the result."""
+    return executor.submit(_cluster_rows, *_read_graph(con), params)
+
+
+def write_clusters(
+    con: duckdb.DuckDBPyConnection,
+    params: GraphParams,
+    pending: Future[tuple[pa.Table, int]] | None = None,
+) -> int:
+    """Rewrite `clusters` for every account of `graph_vertices` (singletons too); returns the
+    count. `pending` is the partition `start_clusters` started, if any."""
+    frame, clusters = (
+        pending.result() if pending is not None else _cluster_rows(*_read_graph(con), params)
+    )
     con.execute("DELETE FROM clusters")
     con.register("graph_cluster_rows", frame)
     try:
@@ -136,4 +173,4 @@ def write_clusters(con: duckdb.DuckDBPyConnection, params: GraphParams) -> int:
         )
     finally:
         con.unregister("graph_cluster_rows")
-    return len(representatives)
+    return clusters

@@ -14,6 +14,7 @@ from detector.graph.params import FAMILIES, GraphParams
 from detector.graph.sql import scalar
 from detector.graph.synchrony import SYNC_PAIRS_TABLE
 from detector.graph.template_sets import TEMPLATE_PAIRS_TABLE
+from detector.graph.weighting import VALUE_WEIGHT_SQL
 
 ACCOUNT_EDGES_DDL = """
 CREATE TABLE IF NOT EXISTS account_edges (
@@ -149,9 +150,17 @@ def _shared_evidence_sql(shared_rows: str) -> str:
 
 
 def write_account_edges(
-    con: duckdb.DuckDBPyConnection, params: GraphParams, *, defer_network: bool | None = None
+    con: duckdb.DuckDBPyConnection,
+    params: GraphParams,
+    *,
+    defer_network: bool | None = None,
+    from_weighted: bool = False,
 ) -> tuple[int, int]:
     """Rewrite `account_edges`; returns (candidate pairs scored, edges kept).
+
+    The live attribute values come from `account_attributes`, or, with `from_weighted`, from
+    the same rows before they are stored: `graph_raw_attributes` and `graph_value_weights`
+    (`weighting.weigh_attributes`), already keyed by vertex and value.
 
     Shared network values (addresses, prefixes) make most of the pairs, and network evidence
     alone (family weight below the edge threshold) can never make an edge. So when that holds,
@@ -168,17 +177,24 @@ def write_account_edges(
     defer_network = can_defer if defer_network is None else defer_network and can_defer
 
     # Integer keys only: value ids, vertex ids, family ids; one pair = one BIGINT.
+    # A 64-bit hash of (type, value) keys the value: no sort, and collisions are negligible.
+    if from_weighted:
+        live = f"""SELECT r.vertex, r.value_key AS value_id, w.family, w.weight
+                   FROM graph_raw_attributes r
+                   JOIN (SELECT v.value_key, v.family, {VALUE_WEIGHT_SQL} AS weight
+                         FROM graph_value_weights v WHERE NOT v.pruned) w USING (value_key)
+                   WHERE w.weight > 0"""
+    else:
+        live = """SELECT v.vertex, hash(a.attr_type, a.attr_value) AS value_id, a.family,
+                         a.weight
+                  FROM account_attributes a JOIN graph_vertices v USING (account_id)
+                  WHERE NOT a.pruned AND a.weight > 0"""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE graph_live_attributes AS
-        SELECT v.vertex,
-               -- a 64-bit hash keys the value: no sort, and collisions are negligible
-               hash(a.attr_type, a.attr_value) AS value_id,
-               CAST(CASE a.family {family_case} END AS TINYINT) AS family,
-               a.weight,
-               ln(1.0 - least(a.weight, {_MAX_WEIGHT})) AS log_miss
-        FROM account_attributes a JOIN graph_vertices v USING (account_id)
-        WHERE NOT a.pruned AND a.weight > 0
+        SELECT vertex, value_id, CAST(CASE family {family_case} END AS TINYINT) AS family,
+               weight, ln(1.0 - least(weight, {_MAX_WEIGHT})) AS log_miss
+        FROM ({live})
         """
     )
     con.execute(

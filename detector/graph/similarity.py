@@ -191,6 +191,35 @@ def write_signature_pairs(
 ) -> None:
     """Write temp table `output_table(account_a, account_b, n_a, n_b, jaccard, overlap)` from
     ready signatures: `accounts` (sorted vertices), their set sizes and signature rows."""
+    write_pair_rows(
+        con,
+        signature_pairs(
+            accounts=accounts,
+            sizes=sizes,
+            sig=sig,
+            band_rows=band_rows,
+            max_band_accounts=max_band_accounts,
+            crowded_band_neighbours=crowded_band_neighbours,
+            min_overlap=min_overlap,
+            seed=seed,
+        ),
+        output_table,
+    )
+
+
+def signature_pairs(
+    *,
+    accounts: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.int64],
+    sig: npt.NDArray[np.uint32],
+    band_rows: int,
+    max_band_accounts: int,
+    crowded_band_neighbours: int,
+    min_overlap: int,
+    seed: int,
+) -> pa.Table:
+    """The overlapping pairs of ready signatures as an Arrow table (account_a, account_b, n_a,
+    n_b, jaccard, overlap): numpy only, no database, so it can run beside a query."""
     a = b = np.empty(0, dtype=np.int64)
     n_a = n_b = overlap = np.empty(0, dtype=np.int64)
     jaccard = np.empty(0, dtype=np.float64)
@@ -212,7 +241,7 @@ def write_signature_pairs(
         keep = overlap >= min_overlap
         a, b = accounts[rows_a[keep]], accounts[rows_b[keep]]
         n_a, n_b, jaccard, overlap = n_a[keep], n_b[keep], jaccard[keep], overlap[keep]
-    frame = pa.table(
+    return pa.table(
         {
             "account_a": pa.array(a, pa.int32()),
             "account_b": pa.array(b, pa.int32()),
@@ -222,6 +251,10 @@ def write_signature_pairs(
             "overlap": pa.array(overlap, pa.int64()),
         }
     )
+
+
+def write_pair_rows(con: duckdb.DuckDBPyConnection, frame: pa.Table, output_table: str) -> None:
+    """Store the rows of `signature_pairs` as temp table `output_table` (a code constant)."""
     con.register("graph_overlap_rows", frame)
     try:
         con.execute(

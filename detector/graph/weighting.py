@@ -119,8 +119,11 @@ def write_value_spread(con: duckdb.DuckDBPyConnection, params: GraphParams) -> N
     con.execute("DROP TABLE graph_account_signup")
 
 
-def write_weighted_attributes(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
-    """Rewrite `account_attributes` from `graph_raw_attributes` with degrees and weights.
+def weigh_attributes(con: duckdb.DuckDBPyConnection, params: GraphParams) -> None:
+    """Weigh every value of `graph_raw_attributes` into temp table `graph_value_weights`
+    (value_key, attr_type, attr_value, accounts, family, type_weight, max_accounts, spread,
+    dispersion_factor, rarity, pruned) and list the template-set items in
+    `graph_template_items(vertex, item)`.
 
     A value held by one account links nothing; a value held by more than
     `max_accounts_per_value` accounts is a hub, and so is a value whose holders are spread
@@ -156,7 +159,6 @@ def write_weighted_attributes(con: duckdb.DuckDBPyConnection, params: GraphParam
     reference = float(params.idf_reference_accounts)
     low, high = params.dispersion_low, params.dispersion_high
     define_dispersion_factor(con)
-    con.execute("DELETE FROM account_attributes")
     # Values are admitted rarest first, per type, while the pairs they would create stay
     # within `max_pairs_per_type`: the self-join that builds edges is bounded whatever the data.
     con.execute(
@@ -189,19 +191,6 @@ def write_weighted_attributes(con: duckdb.DuckDBPyConnection, params: GraphParam
         """,
         [low, high, reference, reference, params.max_pairs_per_type],
     )
-    # Templates are most of the rows: only those that can link accounts are listed (the
-    # clusters' template figures are counted from `graph_template_requests`).
-    con.execute(
-        """
-        INSERT INTO account_attributes BY NAME
-        SELECT r.account_id, r.attr_type, r.attr_value, v.family, v.accounts, v.rarity,
-               CASE WHEN v.pruned THEN 0.0
-                    ELSE v.type_weight * v.rarity * v.dispersion_factor END AS weight,
-               v.pruned, v.spread
-        FROM graph_raw_attributes r JOIN graph_value_weights v USING (value_key)
-        WHERE NOT (v.attr_type = 'template_fp' AND v.pruned)
-        """
-    )
     # The items of the template-set similarity: templates shared by a few to a few thousand
     # accounts, dispersed hubs left out.
     con.execute(
@@ -214,6 +203,29 @@ def write_weighted_attributes(con: duckdb.DuckDBPyConnection, params: GraphParam
         """,
         [params.max_accounts_per_template_set_item, params.dispersion_high],
     )
-    con.execute("DROP TABLE graph_value_weights")
     con.execute("DROP TABLE graph_value_spread")
     con.execute("DROP TABLE graph_value_degrees")
+
+
+# The weight of a value as `account_attributes` stores it (v: `graph_value_weights`).
+VALUE_WEIGHT_SQL = (
+    "CASE WHEN v.pruned THEN 0.0 ELSE v.type_weight * v.rarity * v.dispersion_factor END"
+)
+
+
+def insert_account_attributes(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite `account_attributes` from `graph_raw_attributes` and the weights of
+    `weigh_attributes` (then dropped)."""
+    con.execute("DELETE FROM account_attributes")
+    # Templates are most of the rows: only those that can link accounts are listed (the
+    # clusters' template figures are counted from `graph_template_requests`).
+    con.execute(
+        f"""
+        INSERT INTO account_attributes BY NAME
+        SELECT r.account_id, r.attr_type, r.attr_value, v.family, v.accounts, v.rarity,
+               {VALUE_WEIGHT_SQL} AS weight, v.pruned, v.spread
+        FROM graph_raw_attributes r JOIN graph_value_weights v USING (value_key)
+        WHERE NOT (v.attr_type = 'template_fp' AND v.pruned)
+        """
+    )
+    con.execute("DROP TABLE graph_value_weights")

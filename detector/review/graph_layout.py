@@ -8,6 +8,7 @@ accounts' payment cards, never from `requests`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
@@ -19,6 +20,7 @@ from detector.campaigns.value_sums import totals_match_day_rows, value_rows_sql
 GRAPH_VALUES_PER_KIND = 60  # shared indicator nodes kept per kind and campaign
 GRAPH_ACCOUNTS = 200        # a campaign's busiest accounts drawn (the layout is quadratic)
 GRAPH_KINDS = ("ip", "prefix", "payment", "user_agent")
+LAYOUT_THREADS = 2  # layouts run in threads: numpy and polars release the GIL in their array work
 _ATTRIBUTE_KINDS = ("ip", "prefix", "user_agent")  # the kinds read from the feature stage
 
 GRAPH_DDL = (
@@ -167,10 +169,12 @@ def write_graphs(con: duckdb.DuckDBPyConnection, members_table: str) -> int:
         {key[0]: frame for key, frame in links.partition_by("campaign_id", as_dict=True).items()}
         if links.height else {}
     )
-    for cid, accounts in members.items():
-        nodes, edges = _layout(cid, accounts, by_campaign.get(cid, links.clear()))
-        node_frames.append(nodes)
-        edge_frames.append(edges)
+    jobs = [(cid, accounts, by_campaign.get(cid, links.clear())) for cid, accounts in members.items()]
+    with ThreadPoolExecutor(LAYOUT_THREADS, thread_name_prefix="dg-layout") as pool:
+        # Each layout is seeded on its own, so threads give the same rows in the same order.
+        for nodes, edges in pool.map(lambda job: _layout(*job), jobs):
+            node_frames.append(nodes)
+            edge_frames.append(edges)
     written = 0
     for table, frames in (("dash_graph_nodes", node_frames), ("dash_graph_edges", edge_frames)):
         rows = pl.concat(frames) if frames else pl.DataFrame()

@@ -9,12 +9,14 @@ prompt of the store at each scan).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import duckdb
 
 SAMPLE_CHARS = 600  # prompt excerpt length shown per sample
+MIN_LOOKUPS_PER_THREAD = 16  # fewer lookups than this per extra thread run on the caller's
 
 _LOOKUP_SQL = """
 SELECT left(prompt, $chars), model FROM requests
@@ -28,9 +30,34 @@ def fetch_prompts(
     pointers: Iterable[tuple[str, datetime]],
     *,
     chars: int = SAMPLE_CHARS,
+    threads: int = 1,
 ) -> dict[str, tuple[str, str]]:
     """Request id -> (first `chars` characters of the prompt, model) for each
-    (request_id, timestamp) found."""
+    (request_id, timestamp) found, in the pointers' order.
+
+    `threads` > 1 splits many lookups over that many connections (each lookup decompresses a
+    row group on one core); call it outside an open transaction, whose writes they would not see.
+    """
+    pointers = list(pointers)
+    threads = min(threads, len(pointers) // MIN_LOOKUPS_PER_THREAD)
+    if threads <= 1:
+        return _lookup(con, pointers, chars)
+    cursors = [con.cursor() for _ in range(threads)]
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="dg-prompts") as pool:
+            parts = list(pool.map(
+                lambda i: _lookup(cursors[i], pointers[i::threads], chars), range(threads)
+            ))
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    merged = {rid: found for part in parts for rid, found in part.items()}
+    return {rid: merged[rid] for rid, _ in pointers if rid in merged}
+
+
+def _lookup(
+    con: duckdb.DuckDBPyConnection, pointers: Sequence[tuple[str, datetime]], chars: int
+) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for request_id, ts in pointers:
         rows = con.execute(_LOOKUP_SQL, {"chars": chars, "ts": ts, "id": request_id}).fetchall()

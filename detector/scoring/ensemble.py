@@ -72,6 +72,54 @@ class _IsolationForest:
         return np.asarray((self.detector_.score_samples(X) - self.offset_) * -1, dtype=np.float64)
 
 
+def column_ecdf(X: FloatArray) -> FloatArray:
+    """Each value's empirical CDF within its column, exactly as pyod's `column_ecdf` gives it:
+    the `linspace(1/n, 1, n)` probability at the last sorted position of the value's ties.
+
+    pyod sorts the C-ordered matrix along its strided first axis and walks the ties in a numba
+    loop; here each contiguous column is sorted and its tie groups found with numpy.
+    """
+    n, m = X.shape
+    # pyod's probabilities, transposed so that each feature's row is contiguous.
+    probabilities = np.ascontiguousarray(np.linspace(np.ones(m) / n, np.ones(m), n).T)
+    out = np.empty((m, n), dtype=np.float64)
+    for j, column in enumerate(np.ascontiguousarray(X.T)):  # one pass per feature, not per row
+        order = np.argsort(column)
+        ordered = column[order]
+        # The last sorted position of every tie group, repeated over the group.
+        group_last = np.append(np.flatnonzero(ordered[1:] != ordered[:-1]), n - 1)
+        last_tie = np.repeat(group_last, np.diff(group_last, prepend=-1))
+        out[j, order] = probabilities[j, last_tie]
+    return np.ascontiguousarray(out.T)  # C order, as pyod returns it (row sums depend on it)
+
+
+class _ECOD:
+    """pyod's `ECOD` (single job) with a faster, identical ECDF (`column_ecdf`).
+
+    `decision_scores_` are the training rows' scores; `decision_function` scores new rows
+    together with the training rows, as pyod does."""
+
+    def fit(self, X: FloatArray) -> _ECOD:
+        self.decision_scores_ = self._scores(np.asarray(X, dtype=np.float64))
+        self.X_train = np.asarray(X, dtype=np.float64)
+        return self
+
+    def decision_function(self, X: FloatArray) -> FloatArray:
+        rows = np.asarray(X, dtype=np.float64)
+        return self._scores(np.concatenate((self.X_train, rows), axis=0))[-rows.shape[0]:]
+
+    @staticmethod
+    def _scores(X: FloatArray) -> FloatArray:
+        from scipy.stats import skew
+
+        U_l = -1 * np.log(column_ecdf(X))
+        U_r = -1 * np.log(column_ecdf(-X))
+        skewness = np.sign(np.nan_to_num(skew(X, axis=0)))
+        U_skew = U_l * -1 * np.sign(skewness - 1) + U_r * np.sign(skewness + 1)
+        outlying = np.maximum(U_skew, np.maximum(U_l, U_r))  # pyod's O, in its argument order
+        return np.asarray(outlying.sum(axis=1).ravel(), dtype=np.float64)
+
+
 class NotFittedError(RuntimeError):
     """`decision_function` was called before `fit`."""
 
@@ -173,11 +221,7 @@ class AnomalyEnsemble:
         # pyod (with scikit-learn, scipy and matplotlib behind it) is imported on first fit
         # only: importing it costs seconds at every process start, scoring or not.
         if name == "ecod":
-            from pyod.models.ecod import ECOD
-            from pyod.utils import stat_models
-
-            _cache_kernel(stat_models, "ecdf_terminate_equals_inplace")
-            return ECOD()
+            return _ECOD()
         if name == "iforest":
             return _IsolationForest(
                 n_estimators=self.n_estimators,

@@ -12,6 +12,7 @@ from graph_store_builder import FEATURE_PARTIALS, START, StoreBuilder
 
 from detector.graph import GraphParams, build_graph
 from detector.graph.attributes import _values_from_running_totals
+from detector.graph.vertices import write_vertices
 from detector.graph.window import graph_window
 
 TOTALS = """
@@ -42,7 +43,9 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[list[tuple[Any, ...]]]:
 
 
 def _used_totals(con: duckdb.DuckDBPyConnection, params: GraphParams) -> bool:
-    return _values_from_running_totals(con, graph_window(con, params))
+    window = graph_window(con, params)
+    write_vertices(con, window, from_feature_tables=True)  # the values are keyed by vertex
+    return _values_from_running_totals(con, window)
 
 
 def test_totals_in_step_give_the_graph_of_the_per_day_rows(builder: StoreBuilder) -> None:
