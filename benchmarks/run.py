@@ -28,8 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,6 +160,11 @@ def read_scan_stats(db: Path) -> dict[str, Any]:
 
 
 def run_step(name: str, command: list[str], profile_to: Path | None = None) -> Step:
+    # The previous step's writes are flushed first, so that a step does not wait on the
+    # kernel writing back another's dirty pages (the scan's checkpoints fsync the store).
+    flushed = time.perf_counter()
+    os.sync()
+    print(f"  (flushed earlier writes in {time.perf_counter() - flushed:.1f} s)", file=sys.stderr)
     load = load_average()
     print(f"  {name}: {' '.join(command)}", file=sys.stderr)
     done = measure(command, profile_to=profile_to)
@@ -341,7 +348,8 @@ def report(cases: list[Case], host: Machine, command: str) -> str:
         "",
         "Each row is one process under `/usr/bin/time -v`; CPU is user + system time of all its "
         "threads; the ratios divide by the raw DuckDB scan of the same file in the same run; "
-        "load is the 1-minute load average when the step started.",
+        "load is the 1-minute load average when the step started; each step starts after `sync` "
+        "(the earlier steps' writes flushed to disk, not timed).",
         "",
         markdown_table(
             ["requests", "input", "step", "wall s", "CPU s", "peak RSS MB", "wall ÷ raw",
