@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from attribute_rows_store import attribute_store
 
 from detector.campaigns.affiliates import carried_content
 from detector.campaigns.kits import KIT_KINDS, KitParams, kit_groups, kit_values
@@ -43,17 +44,7 @@ def _day_rows(seed: int) -> list[tuple[str, date, str, str, int]]:
 
 @pytest.fixture(params=[0, 1, 2])
 def con(request):
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE account_day_attributes (account_id VARCHAR, day DATE, kind VARCHAR,"
-        " value VARCHAR, requests BIGINT)"
-    )
-    con.executemany("INSERT INTO account_day_attributes VALUES (?, ?, ?, ?, ?)", _day_rows(request.param))
-    con.execute(
-        "CREATE TABLE account_value_totals AS SELECT account_id, kind, value,"
-        " CAST(sum(requests) AS BIGINT) AS requests, CAST(count(*) AS BIGINT) AS days"
-        " FROM account_day_attributes GROUP BY ALL"
-    )
+    con = attribute_store(_day_rows(request.param))
     return con
 
 

@@ -7,6 +7,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from attribute_rows_store import attribute_store
 
 from detector.campaigns.kits import KitParams, kit_frame, kit_groups
 from detector.campaigns.membership import member_support
@@ -47,18 +48,7 @@ def _day_rows(seed: int) -> list[tuple[str, date, str, str, int]]:
 
 @pytest.fixture(params=[0, 1])
 def con(request):
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE account_day_attributes (account_id VARCHAR, day DATE, kind VARCHAR,"
-        " value VARCHAR, requests BIGINT)"
-    )
-    con.executemany("INSERT INTO account_day_attributes VALUES (?, ?, ?, ?, ?)", _day_rows(request.param))
-    # the totals by their definition: per account, kind and value, requests and days summed
-    con.execute(
-        "CREATE TABLE account_value_totals AS SELECT account_id, kind, value,"
-        " CAST(sum(requests) AS BIGINT) AS requests, CAST(count(*) AS BIGINT) AS days"
-        " FROM account_day_attributes GROUP BY ALL"
-    )
+    con = attribute_store(_day_rows(request.param))
     con.execute(
         "CREATE TABLE account_features (account_id VARCHAR, requests BIGINT, cot_share DOUBLE,"
         " high_value_share DOUBLE, distinct_prefixes BIGINT, distinct_asns BIGINT)"
